@@ -1,0 +1,1 @@
+"""creditflow: the operator CLI, the producer client and the local supervisor."""

@@ -1,0 +1,55 @@
+"""`creditflow up --demo`: a tenant, a top-up, and realistic usage, so a newcomer watches the balance
+fall and the low-balance e-mail arrive in the local mailbox."""
+
+import asyncio
+import email
+import random
+from decimal import Decimal
+from email import policy
+from pathlib import Path
+
+from schemas.money import display
+
+from .client import UsageClient
+from .ops import Ops
+
+TENANT = "demo-insypro"
+ADMINS = ("jean-luc.lemaire@insypro.example", "philippe.lemaire@insypro.example")
+MEMBER = "stagiaire@insypro.example"
+PERSONNEL = ("Jean-Luc Lemaire", "Philippe Lemaire")
+
+
+def read_mail(mailbox: Path, seen: set[Path]) -> list[tuple[str, str]]:
+    new = []
+    for path in sorted(mailbox.glob("*.eml")):
+        if path not in seen:
+            seen.add(path)
+            msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            new.append((str(msg["To"]), str(msg["Subject"])))
+    return new
+
+
+async def run_demo(ops: Ops, mailbox: Path, *, say: object = print, events: int = 60) -> None:
+    echo = say if callable(say) else print
+    await ops.create_tenant(TENANT, name="Insypro", admins=list(ADMINS), members=[MEMBER], language="fr")
+    echo(f"tenant {TENANT} (admins: {', '.join(ADMINS)}; member: {MEMBER})")
+    await ops.top_up(TENANT, Decimal(120), by=ADMINS[0])
+    echo(f"{ADMINS[0]} bought 120 credits")
+    seen: set[Path] = set(mailbox.glob("*.eml"))
+    rng = random.Random(7)
+    async with UsageClient(ops.settings.kafka_bootstrap_servers or "") as usage, ops.wallet_store() as wallet:
+        for i in range(events):
+            kind = rng.choice(["sms", "sms", "sms", "apf", "document"])
+            props = {"recipients": rng.randint(1, 5)} if kind == "document" else {}
+            await usage.send(TENANT, kind, 1, site="Insypro", personnel=rng.choice(PERSONNEL), properties=props)
+            await asyncio.sleep(0.15)
+            if i % 5 == 4:
+                balance = (await wallet.wallet(TENANT)).balance
+                echo(f"  usage #{i + 1:>3}: balance {display(balance)} credits")
+            for to, subject in read_mail(mailbox, seen):
+                echo(f"  e-mail to {to}: {subject}")
+        await asyncio.sleep(2)
+        for to, subject in read_mail(mailbox, seen):
+            echo(f"  e-mail to {to}: {subject}")
+        echo(f"balance now {display((await wallet.wallet(TENANT)).balance)} credits; "
+             f"see `creditflow wallet ledger {TENANT}`")

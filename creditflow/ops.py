@@ -1,0 +1,133 @@
+"""What the CLI does, as plain async functions (the demo and the tests use them too).
+
+Commands that change state are published on Kafka like any producer would; reads go to the owning
+service's read model in MongoDB.
+"""
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from schemas import topics
+from schemas.tenants import Language, Member, TenantUpserted
+from schemas.wallet import TopUp
+from services.metering.adapters.mongo import MongoUsageStore
+from services.notifications.adapters.mongo import MongoNotificationLog
+from services.wallet.adapters.mongo import MongoWalletStore
+from shared.config import Settings
+from shared.directory import TenantDirectory
+from shared.kafka import admin_kwargs
+from shared.mongo import make_client
+
+DIRECTORY_READERS = ("metering", "wallet", "notifications")
+
+
+@dataclass
+class Ops:
+    settings: Settings
+    producer: AIOKafkaProducer
+
+    def _client(self) -> Any:
+        return make_client(self.settings, app_name="creditflow-cli")
+
+    async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
+        await self.producer.send_and_wait(topic, json.dumps(payload).encode(), key=key.encode())
+
+    async def create_tenant(
+        self, tenant_id: str, *, name: str | None, admins: list[str], members: list[str], language: Language,
+        wait: float = 60.0,
+    ) -> TenantUpserted:
+        tenant = TenantUpserted(
+            tenant_id=tenant_id, revision=time.time_ns() // 1000, name=name or tenant_id, language=language,
+            members=tuple([Member(email=a, role="admin") for a in admins]
+                          + [Member(email=m, role="member") for m in members]),
+            updated_at=datetime.now(UTC),
+        )
+        await self.publish(topics.TENANTS, tenant_id, tenant.model_dump(mode="json"))
+        if wait:
+            await self.wait_for_tenant(tenant_id, tenant.revision, timeout=wait)
+        return tenant
+
+    async def wait_for_tenant(self, tenant_id: str, revision: int, *, timeout: float) -> None:
+        """Until every service that needs the directory has this revision of the tenant."""
+        client = self._client()
+        try:
+            deadline = time.monotonic() + timeout
+            for service in DIRECTORY_READERS:
+                directory = TenantDirectory(client[self.settings.database_name(service)])
+                while True:
+                    tenant = await directory.get(tenant_id)
+                    if tenant is not None and tenant.revision >= revision:
+                        break
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{service} has not seen tenant {tenant_id!r} within {timeout}s")
+                    await asyncio.sleep(0.1)
+        finally:
+            await client.close()
+
+    async def top_up(
+        self, tenant_id: str, credits: Decimal, *, by: str, command_id: str | None = None, wait: float = 30.0
+    ) -> dict[str, Any] | None:
+        command = TopUp(
+            command_id=command_id or f"topup:{uuid.uuid4()}", tenant_id=tenant_id, issued_at=datetime.now(UTC),
+            credits=credits, requested_by=by,
+        )
+        await self.publish(topics.WALLET_COMMANDS, tenant_id, command.model_dump(mode="json"))
+        return await self.command_outcome(tenant_id, command.command_id, timeout=wait) if wait else None
+
+    async def command_outcome(self, tenant_id: str, command_id: str, *, timeout: float) -> dict[str, Any]:
+        client = self._client()
+        try:
+            applied = client[self.settings.database_name("wallet")]["applied_commands"]
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                marker = await applied.find_one({"_id": f"{tenant_id}|{command_id}"})
+                if marker is not None:
+                    return {"command_id": command_id, "events": marker["events"]}
+                await asyncio.sleep(0.1)
+            raise TimeoutError(f"the wallet has not applied {command_id} within {timeout}s")
+        finally:
+            await client.close()
+
+    @asynccontextmanager
+    async def wallet_store(self) -> AsyncIterator[MongoWalletStore]:
+        client = self._client()
+        try:
+            yield MongoWalletStore(client, client[self.settings.database_name("wallet")])
+        finally:
+            await client.close()
+
+    @asynccontextmanager
+    async def usage_store(self) -> AsyncIterator[MongoUsageStore]:
+        client = self._client()
+        try:
+            yield MongoUsageStore(client, client[self.settings.database_name("metering")], dedup_window=timedelta(days=35))
+        finally:
+            await client.close()
+
+    @asynccontextmanager
+    async def notification_log(self) -> AsyncIterator[MongoNotificationLog]:
+        client = self._client()
+        try:
+            yield MongoNotificationLog(client[self.settings.database_name("notifications")])
+        finally:
+            await client.close()
+
+
+@asynccontextmanager
+async def connect(settings: Settings) -> AsyncIterator[Ops]:
+    producer = AIOKafkaProducer(**admin_kwargs(settings), acks="all", enable_idempotence=False)
+    await producer.start()
+    try:
+        yield Ops(settings, producer)
+    finally:
+        await producer.stop()

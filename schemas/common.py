@@ -1,0 +1,35 @@
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+TenantId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$"),
+    Field(description="Tenant identifier: lowercase letters, digits, '-' and '_', at most 63 characters."),
+]
+EventId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@/+=-]+$"),
+    Field(description="Idempotency key chosen by the emitter; the same id is the same event."),
+]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+]
+Label = Annotated[str, StringConstraints(max_length=200)]
+
+
+def _utc(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+
+
+class WireModel(BaseModel):
+    """Frozen, strict about unknown fields: a typo in a producer is an error, not silently dropped."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")

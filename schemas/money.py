@@ -1,0 +1,45 @@
+"""Credits on the wire: exact decimal strings, never floats.
+
+1 credit = 1 EUR. Amounts carry at most six decimal places (a micro-credit). Inside the services an
+amount is an integer number of micro-credits, converted exactly at the edge by `to_micros` and
+`from_micros`. Prices are rounded once, half-even, to the micro-credit when usage is priced.
+"""
+
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Annotated
+
+from pydantic import Field, PlainSerializer
+
+SCALE = 6
+MICROS_PER_CREDIT = 10**SCALE
+_QUANTUM = Decimal(1).scaleb(-SCALE)
+
+Credits = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False, decimal_places=SCALE, max_digits=SCALE + 13),
+    PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str, when_used="json"),
+]
+"""A signed credit amount, e.g. ``"0.15"``; JSON producers may send a string or a number."""
+
+
+def to_micros(amount: Decimal) -> int:
+    """Exact conversion; raises ValueError if the amount has more than six decimal places."""
+    micros = amount * MICROS_PER_CREDIT
+    if micros != micros.to_integral_value():
+        raise ValueError(f"{amount} has more than {SCALE} decimal places")
+    return int(micros)
+
+
+def from_micros(micros: int) -> Decimal:
+    return (Decimal(micros) / MICROS_PER_CREDIT).quantize(_QUANTUM)
+
+
+def round_credits(amount: Decimal) -> Decimal:
+    """Round half-even to the micro-credit: the one rounding step of pricing."""
+    return amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def display(micros: int) -> str:
+    """Human form without trailing zeros: 95500000 -> '95.5', -150000 -> '-0.15'."""
+    text = format(from_micros(micros).normalize(), "f")
+    return text

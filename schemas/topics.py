@@ -1,0 +1,33 @@
+"""Topic names and their layout. Every tenant-scoped topic is keyed by tenant id."""
+
+from dataclasses import dataclass
+
+USAGE_EVENTS = "usage.events"
+USAGE_DLQ = "usage.dlq"
+WALLET_COMMANDS = "wallet.commands"
+WALLET_EVENTS = "wallet.events"
+WALLET_SPEND_STATE = "wallet.spend-state"
+WALLET_DLQ = "wallet.dlq"
+TENANTS = "tenants"
+NOTIFICATIONS_DLQ = "notifications.dlq"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    compacted: bool = False
+
+
+DEFAULT_PARTITIONS = 6
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(USAGE_EVENTS, DEFAULT_PARTITIONS),
+    TopicSpec(USAGE_DLQ, DEFAULT_PARTITIONS),
+    TopicSpec(WALLET_COMMANDS, DEFAULT_PARTITIONS),
+    TopicSpec(WALLET_EVENTS, DEFAULT_PARTITIONS),
+    TopicSpec(WALLET_SPEND_STATE, DEFAULT_PARTITIONS, compacted=True),
+    TopicSpec(WALLET_DLQ, DEFAULT_PARTITIONS),
+    TopicSpec(TENANTS, DEFAULT_PARTITIONS, compacted=True),
+    TopicSpec(NOTIFICATIONS_DLQ, DEFAULT_PARTITIONS),
+)

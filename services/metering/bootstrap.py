@@ -1,0 +1,51 @@
+"""Composition root of the metering worker."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from faststream import FastStream
+
+from schemas import topics
+from shared.directory import TenantDirectory
+from shared.kafka import make_broker
+from shared.logging import configure_logging
+from shared.runtime import MessageContext, Worker
+
+from .adapters.mongo import MongoUsageStore
+from .config import MeteringSettings
+from .domain.model import DEFAULT_PRICE_BOOK, Limits
+from .service import MeteringService
+from .worker import build_router
+
+SERVICE = "metering"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def bootstrap(settings: MeteringSettings | None = None) -> FastStream:
+    settings = settings or MeteringSettings().require_addresses()  # type: ignore[assignment]
+    assert settings is not None
+    configure_logging(SERVICE, settings.log_level)
+    broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))
+    worker = Worker(SERVICE, settings, broker, topics.USAGE_DLQ)
+    store = MongoUsageStore(worker.mongo, worker.db, dedup_window=settings.dedup_window)
+    directory = TenantDirectory(worker.db)
+    limits = Limits(
+        max_bytes=settings.max_event_bytes,
+        max_future=timedelta(minutes=settings.max_future_minutes),
+        max_age=settings.dedup_window,
+    )
+    service = MeteringService(store, directory, utc_now, DEFAULT_PRICE_BOOK, limits)
+    broker.include_router(build_router(worker, service, directory, settings.consumer_group))
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await store.create_indexes()
+        await worker.start_health()
+        yield
+        await worker.close()
+
+    return FastStream(broker, lifespan=lifespan)

@@ -1,0 +1,36 @@
+"""Metering handlers: usage events in; debit commands, or dead letters with a reason, out."""
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaMessage, KafkaRouter
+from pydantic import ValidationError
+
+from schemas import topics
+from schemas.tenants import TenantUpserted
+from shared.directory import TenantDirectory
+from shared.runtime import Worker
+
+from .service import MeteringService
+
+
+def build_router(worker: Worker, service: MeteringService, directory: TenantDirectory, group: str) -> KafkaRouter:
+    router = KafkaRouter()
+    common = {"auto_offset_reset": "earliest", "ack_policy": AckPolicy.NACK_ON_ERROR}
+
+    @router.subscriber(topics.USAGE_EVENTS, group_id=group, **common)  # type: ignore[call-overload]
+    async def on_usage_event(msg: KafkaMessage) -> None:
+        outcome = await service.handle(msg.body)
+        if outcome.rejection is not None:
+            await worker.dead_letter(msg, outcome.rejection.reason, outcome.rejection.detail)
+        elif outcome.debit is not None:
+            await worker.publish(outcome.debit, topics.WALLET_COMMANDS, key=outcome.debit.tenant_id)
+
+    @router.subscriber(topics.TENANTS, group_id=f"{group}-directory", **common)  # type: ignore[call-overload]
+    async def on_tenant(msg: KafkaMessage) -> None:
+        try:
+            tenant = TenantUpserted.model_validate_json(msg.body)
+        except ValidationError as exc:
+            await worker.dead_letter(msg, "schema_violation", str(exc))
+            return
+        await directory.upsert(tenant)
+
+    return router

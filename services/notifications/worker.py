@@ -1,0 +1,72 @@
+"""Notification handlers: wallet events in, deliveries recorded; a sender loop e-mails them."""
+
+import asyncio
+import json
+from typing import Any
+
+import structlog
+from faststream import AckPolicy
+from faststream.kafka import KafkaMessage, KafkaRouter
+from pydantic import ValidationError
+
+from schemas import topics
+from schemas.tenants import TenantUpserted
+from shared.directory import TenantDirectory
+from shared.runtime import Worker, dead_letter
+
+from .service import NotificationService
+
+log = structlog.get_logger()
+
+
+def build_router(
+    worker: Worker, service: NotificationService, directory: TenantDirectory, group: str, wake: asyncio.Event
+) -> KafkaRouter:
+    router = KafkaRouter()
+    common = {"auto_offset_reset": "earliest", "ack_policy": AckPolicy.NACK_ON_ERROR}
+
+    @router.subscriber(topics.WALLET_EVENTS, group_id=group, **common)  # type: ignore[call-overload]
+    async def on_wallet_event(msg: KafkaMessage) -> None:
+        try:
+            event = json.loads(msg.body)
+            event["event_id"], event["tenant_id"]  # noqa: B018 - required fields
+        except (ValueError, TypeError, KeyError) as exc:
+            await worker.dead_letter(msg, "schema_violation", f"not a wallet event: {exc!r}")
+            return
+        if await service.on_wallet_event(event):
+            wake.set()
+
+    @router.subscriber(topics.TENANTS, group_id=f"{group}-directory", **common)  # type: ignore[call-overload]
+    async def on_tenant(msg: KafkaMessage) -> None:
+        try:
+            tenant = TenantUpserted.model_validate_json(msg.body)
+        except ValidationError as exc:
+            await worker.dead_letter(msg, "schema_violation", str(exc))
+            return
+        await directory.upsert(tenant)
+
+    return router
+
+
+async def sender_loop(worker: Worker, service: NotificationService, wake: asyncio.Event, interval: float) -> None:
+    """Deliver due e-mails; woken at once by new deliveries, otherwise every `interval` for retries."""
+    while True:
+        try:
+            for delivery, reason in await service.send_due():
+                payload: dict[str, Any] = {"delivery_id": delivery.delivery_id, "event_id": delivery.notice.event_id,
+                                           "to": delivery.recipient.email, "template": delivery.notice.template}
+                await dead_letter(
+                    worker.broker, topics.NOTIFICATIONS_DLQ, service=worker.service,
+                    reason="permanent_delivery_failure", detail=reason, source_topic=topics.WALLET_EVENTS,
+                    partition=-1, offset=-1, key=delivery.notice.tenant_id.encode(),
+                    value=json.dumps(payload).encode(),
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sender_loop_failed")
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+        wake.clear()

@@ -1,0 +1,45 @@
+"""Composition root of the wallet worker."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from faststream import FastStream
+
+from schemas import topics
+from shared.directory import TenantDirectory
+from shared.kafka import make_broker
+from shared.logging import configure_logging
+from shared.runtime import MessageContext, Worker
+
+from .adapters.mongo import MongoWalletStore
+from .config import WalletSettings
+from .service import WalletService
+from .worker import build_router
+
+SERVICE = "wallet"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def bootstrap(settings: WalletSettings | None = None) -> FastStream:
+    settings = settings or WalletSettings().require_addresses()  # type: ignore[assignment]
+    assert settings is not None
+    configure_logging(SERVICE, settings.log_level)
+    broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))
+    worker = Worker(SERVICE, settings, broker, topics.WALLET_DLQ)
+    store = MongoWalletStore(worker.mongo, worker.db)
+    directory = TenantDirectory(worker.db)
+    service = WalletService(store=store, directory=directory, clock=utc_now)
+    broker.include_router(build_router(worker, service, directory, settings.consumer_group))
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await store.create_indexes()
+        await worker.start_health()
+        yield
+        await worker.close()
+
+    return FastStream(broker, lifespan=lifespan)

@@ -1,0 +1,41 @@
+"""A service's own copy of the tenant directory, projected from the compacted `tenants` topic.
+
+Each service keeps the copy in its own database; a redelivered or older revision never overwrites a
+newer one.
+"""
+
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from schemas.tenants import TenantUpserted
+
+from .idempotency import is_duplicate_key
+
+COLLECTION = "tenant_directory"
+
+
+class TenantDirectory:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self._tenants = db[COLLECTION]
+
+    async def upsert(self, tenant: TenantUpserted) -> bool:
+        """Store `tenant` unless a newer revision is already there. Returns whether it was stored."""
+        doc = {"revision": tenant.revision, "tenant": tenant.model_dump(mode="json")}
+        try:
+            result = await self._tenants.update_one(
+                {"_id": tenant.tenant_id, "revision": {"$lt": tenant.revision}}, {"$set": doc}, upsert=True
+            )
+        except Exception as exc:
+            if is_duplicate_key(exc):  # a newer or equal revision holds the _id
+                return False
+            raise
+        return result.modified_count > 0 or result.upserted_id is not None
+
+    async def get(self, tenant_id: str) -> TenantUpserted | None:
+        doc = await self._tenants.find_one({"_id": tenant_id})
+        return TenantUpserted.model_validate(doc["tenant"]) if doc else None
+
+    async def admins(self, tenant_id: str) -> frozenset[str] | None:
+        tenant = await self.get(tenant_id)
+        return None if tenant is None else frozenset(m.email for m in tenant.admins())

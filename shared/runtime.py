@@ -1,0 +1,151 @@
+"""What every worker process shares: per-message log context, retry back-off, dead-lettering,
+a health endpoint and the run loop."""
+
+import asyncio
+import base64
+import json
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
+from faststream.middlewares import BaseMiddleware
+
+from schemas.deadletter import DeadLetter, Reason
+
+log = structlog.get_logger()
+
+
+class MessageContext(BaseMiddleware):
+    """Binds topic, partition, offset and tenant (the key) to every log line of one message.
+
+    An exception from a handler means "retry me": it is logged and the message is redelivered after a
+    growing pause, so a MongoDB outage does not spin the consumer.
+    """
+
+    failures = 0
+
+    async def consume_scope(
+        self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        record = msg.raw_message
+        key = record.key.decode(errors="replace") if getattr(record, "key", None) else None
+        with structlog.contextvars.bound_contextvars(
+            topic=record.topic, partition=record.partition, offset=record.offset, tenant_id=key
+        ):
+            try:
+                result = await call_next(msg)
+            except Exception:
+                MessageContext.failures += 1
+                delay = min(30.0, 0.2 * 2 ** min(MessageContext.failures, 8)) * (0.5 + random.random() / 2)
+                log.exception("message_failed_will_retry", retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)
+                raise
+            MessageContext.failures = 0
+            return result
+
+
+async def dead_letter(
+    broker: KafkaBroker,
+    dlq_topic: str,
+    *,
+    service: str,
+    reason: Reason,
+    detail: str,
+    source_topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+) -> None:
+    letter = DeadLetter(
+        reason=reason,
+        detail=detail[:2000],
+        service=service,
+        source_topic=source_topic,
+        source_partition=partition,
+        source_offset=offset,
+        key=key.decode(errors="replace") if key else None,
+        original_base64=base64.b64encode(value or b"").decode(),
+        failed_at=datetime.now(UTC),
+    )
+    await broker.publish(letter.model_dump_json().encode(), dlq_topic, key=key)
+    log.warning("dead_lettered", reason=reason, detail=detail[:300])
+
+
+HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+
+
+async def serve_health(port: int, check: HealthCheck) -> asyncio.Server:
+    """`GET /health` answers 200 with the check's JSON when every dependency answers, 503 otherwise."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await asyncio.wait_for(reader.readline(), 5)
+            try:
+                body = await asyncio.wait_for(check(), 5)
+                status = "200 OK" if body.get("status") == "ok" else "503 Service Unavailable"
+            except Exception as exc:
+                body, status = {"status": "error", "error": type(exc).__name__}, "503 Service Unavailable"
+            payload = json.dumps(body).encode()
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                "Connection: close\r\n\r\n".encode()
+                + payload
+            )
+            await writer.drain()
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, "0.0.0.0", port)  # noqa: S104 - probes come from outside
+
+
+def run(app: FastStream) -> None:
+    """Run until SIGINT/SIGTERM; FastStream stops consumers and commits what was processed."""
+    asyncio.run(app.run())
+
+
+class Worker:
+    """The clients one worker process holds, created in the app lifespan (never at import time)."""
+
+    def __init__(self, service: str, settings: Any, broker: KafkaBroker, dlq_topic: str) -> None:
+        from .mongo import make_client
+
+        self.service = service
+        self.settings = settings
+        self.broker = broker
+        self.dlq_topic = dlq_topic
+        self.mongo = make_client(settings, app_name=f"creditflow-{service}")
+        self.db = self.mongo[settings.database_name(service)]
+        self._health: asyncio.Server | None = None
+
+    async def publish(self, payload: dict[str, Any] | Any, topic: str, key: str) -> None:
+        body = payload if isinstance(payload, dict) else payload.model_dump(mode="json")
+        await self.broker.publish(json.dumps(body, separators=(",", ":")).encode(), topic, key=key.encode())
+
+    async def dead_letter(self, msg: StreamMessage[Any], reason: Reason, detail: str) -> None:
+        """Send a message that can never succeed to this service's dead-letter topic, with the reason."""
+        record = msg.raw_message
+        await dead_letter(
+            self.broker, self.dlq_topic, service=self.service, reason=reason, detail=detail,
+            source_topic=record.topic, partition=record.partition, offset=record.offset,
+            key=record.key, value=record.value,
+        )
+
+    async def health(self) -> dict[str, Any]:
+        await self.mongo.admin.command("ping")
+        await self.broker.ping(timeout=5)
+        return {"status": "ok", "service": self.service}
+
+    async def start_health(self) -> None:
+        if self.settings.health_port:
+            self._health = await serve_health(self.settings.health_port, self.health)
+
+    async def close(self) -> None:
+        if self._health is not None:
+            self._health.close()
+        await self.mongo.close()
