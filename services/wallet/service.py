@@ -28,12 +28,12 @@ def to_wire(tenant_id: str, at: datetime, wallet: Wallet, events: list[ev.Event]
                     balance_after=from_micros(entry.balance_after), command_id=entry.command_id))
             case ev.DebitRejected():
                 out.append(wire.DebitRejected(
-                    event_id=f"rejected:{event.command_id}", tenant_id=tenant_id, occurred_at=at,
+                    event_id=f"rejected:{tenant_id}:{event.command_id}", tenant_id=tenant_id, occurred_at=at,
                     command_id=event.command_id, amount=from_micros(event.amount),
                     balance=from_micros(event.balance), reason=event.reason))
             case ev.CommandRefused():
                 out.append(wire.CommandRefused(
-                    event_id=f"refused:{event.command_id}", tenant_id=tenant_id, occurred_at=at,
+                    event_id=f"refused:{tenant_id}:{event.command_id}", tenant_id=tenant_id, occurred_at=at,
                     command_id=event.command_id, reason=event.reason, detail=event.detail))
             case ev.ThresholdCrossed():
                 out.append(wire.ThresholdCrossed(

@@ -31,4 +31,4 @@ def recipients(tenant: TenantUpserted) -> list[Recipient]:
 def deliveries(notice: Notice, tenant: TenantUpserted) -> list[Delivery]:
     if notice.tenant_id != tenant.tenant_id:
         raise ValueError("a notice is only ever sent to its own tenant's admins")
-    return [Delivery(f"{notice.event_id}|{r.email}", notice, r) for r in recipients(tenant)]
+    return [Delivery(f"{tenant.tenant_id}|{notice.event_id}|{r.email}", notice, r) for r in recipients(tenant)]

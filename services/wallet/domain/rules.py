@@ -7,9 +7,10 @@ from .events import CommandRefused, DebitRejected, EntryRecorded, Event, Thresho
 from .model import DebitRequest, LedgerEntry, TopUpRequest, Wallet
 
 
-def entry_id_for(command_id: str) -> str:
-    """One ledger entry per applied command; its id derives from the command id."""
-    return f"entry:{command_id}"
+def entry_id_for(tenant_id: str, command_id: str) -> str:
+    """One ledger entry per applied command; its id derives from the command id, scoped by tenant (two
+    tenants may use the same command id), so every id the wallet emits is unique system-wide."""
+    return f"entry:{tenant_id}:{command_id}"
 
 
 def is_below(balance: int, threshold: int) -> bool:
@@ -34,7 +35,7 @@ def _record(
     at: datetime, site: str | None = None, personnel: str | None = None,
 ) -> tuple[Wallet, list[Event]]:
     entry = LedgerEntry(
-        entry_id=entry_id_for(command_id),
+        entry_id=entry_id_for(wallet.tenant_id, command_id),
         tenant_id=wallet.tenant_id,
         entry_type=entry_type,
         amount=amount,

@@ -35,7 +35,7 @@ def test_each_delivery_is_keyed_by_event_and_recipient() -> None:
     notice = notice_for(crossed("100", "99.85"), "Acme")
     assert notice is not None
 
-    assert [d.delivery_id for d in deliveries(notice, TENANT)] == ["e1|admin@acme.example", "e1|boss@acme.example"]
+    assert [d.delivery_id for d in deliveries(notice, TENANT)] == ["acme|e1|admin@acme.example", "acme|e1|boss@acme.example"]
 
 
 def test_a_notice_is_never_sent_to_another_tenants_admins() -> None:

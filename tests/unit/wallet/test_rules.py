@@ -27,7 +27,7 @@ def test_a_debit_writes_one_entry_with_the_balance_after_it() -> None:
     assert wallet.version == 2
     [recorded] = events
     assert isinstance(recorded, ev.EntryRecorded)
-    assert recorded.entry.entry_id == "entry:c1"
+    assert recorded.entry.entry_id == "entry:acme:c1"
     assert recorded.entry.amount == -150_000
     assert recorded.entry.balance_after == 9_850_000
 
@@ -122,3 +122,11 @@ def test_balance_equals_the_sum_of_entries_and_never_crosses_the_policy_floor(
             assert wallet.balance >= policy.floor
         assert wallet.balance == sum(entries)
         assert wallet.version == len(entries)
+
+
+def test_two_tenants_using_the_same_command_id_get_distinct_entries() -> None:
+    _, acme = debit(funded(CREDIT), sms("sms-1"), at=AT)
+    _, other = debit(Wallet("other", balance=CREDIT, version=1), sms("sms-1"), at=AT)
+
+    assert isinstance(acme[0], ev.EntryRecorded) and isinstance(other[0], ev.EntryRecorded)
+    assert acme[0].entry.entry_id != other[0].entry.entry_id

@@ -1,0 +1,76 @@
+"""Metering on the real stack: every rejection reason dead-lettered, duplicates charged once."""
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from schemas import topics
+from tests.conftest import eventually
+from tests.integration.conftest import publish, read_topic
+
+pytestmark = pytest.mark.integration
+ADMIN = "admin@acme.example"
+
+
+def sms(tenant_id: str, event_id: str, **extra: object) -> dict[str, object]:
+    return {"event_id": event_id, "tenant_id": tenant_id, "type": "sms", "quantity": 1,
+            "occurred_at": datetime.now(UTC).isoformat(), **extra}
+
+
+async def test_bad_inputs_go_to_the_dead_letter_topic_with_their_reason_and_the_consumer_keeps_going(
+    ops, producer, tenant_id
+) -> None:
+    await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
+    await ops.top_up(tenant_id, Decimal(10), by=ADMIN)
+    old = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    bad = {
+        "malformed_json": b"{oops",
+        "schema_violation": sms(tenant_id, "e-schema", colour="blue"),
+        "unsupported_schema_version": sms(tenant_id, "e-version", schema_version=7),
+        "unknown_tenant": sms("nobody-" + tenant_id, "e-tenant"),
+        "unknown_meter": sms(tenant_id, "e-meter", type="telepathy"),
+        "invalid_quantity": sms(tenant_id, "e-qty", quantity=-1),
+        "timestamp_in_future": sms(tenant_id, "e-future", occurred_at=future),
+        "timestamp_too_old": sms(tenant_id, "e-old", occurred_at=old),
+        "oversize": sms(tenant_id, "e-big", properties={"blob": "x" * 20_000}),
+    }
+    for payload in bad.values():
+        await publish(producer, topics.USAGE_EVENTS, tenant_id, payload)
+    await publish(producer, topics.USAGE_EVENTS, tenant_id, sms(tenant_id, "e-good"))
+
+    letters = await read_topic(ops.settings, topics.USAGE_DLQ, tenant_id, expect=len(bad))
+
+    assert sorted(letter["reason"] for letter in letters) == sorted(bad)
+    malformed = next(letter for letter in letters if letter["reason"] == "malformed_json")
+    assert base64.b64decode(malformed["original_base64"]) == b"{oops"
+    async with ops.wallet_store() as store:
+        await eventually(lambda: _balance_is(store, tenant_id, 9_850_000))
+
+
+async def _balance_is(store, tenant_id: str, micros: int) -> bool:
+    return (await store.wallet(tenant_id)).balance == micros
+
+
+async def test_a_duplicate_is_charged_once_and_a_conflicting_payload_is_dead_lettered(ops, producer, tenant_id) -> None:
+    await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
+    await ops.top_up(tenant_id, Decimal(20), by=ADMIN)
+    event = sms(tenant_id, "dup-1")
+
+    await publish(producer, topics.USAGE_EVENTS, tenant_id, event)
+    await publish(producer, topics.USAGE_EVENTS, tenant_id, json.loads(json.dumps(event)))  # same event again
+    await publish(producer, topics.USAGE_EVENTS, tenant_id, {**event, "quantity": 40})  # same id, other payload
+    await publish(producer, topics.USAGE_EVENTS, tenant_id, sms(tenant_id, "dup-2", type="document", quantity=2,
+                                                                 properties={"recipients": 5}))
+
+    [letter] = await read_topic(ops.settings, topics.USAGE_DLQ, tenant_id, expect=1)
+    assert letter["reason"] == "conflict"
+    async with ops.wallet_store() as store:
+        await eventually(lambda: _balance_is(store, tenant_id, 20_000_000 - 150_000 - 10_000_000))
+        assert len(await store.ledger(tenant_id)) == 3
+    async with ops.usage_store() as usage:
+        rows = await usage.usage(tenant_id)
+    assert {(r["meter"], r["count"], r["credits"]) for r in rows} == {("sms", 1, "0.15"), ("document", 1, "10")}
