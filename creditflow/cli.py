@@ -63,11 +63,13 @@ def up(
     if not (settings.kafka_bootstrap_servers and settings.mongodb_uri):
         typer.echo(f"starting the embedded stack in {state_dir} (Tansu, SecantusDB, SMTP sink)...")
         stack = LocalStack(state_dir).start()
-        settings = settings.model_copy(update={
-            "kafka_bootstrap_servers": stack.kafka_bootstrap_servers,
-            "mongodb_uri": _secret(stack.mongodb_uri),
-            "smtp_url": _secret(stack.smtp_url),
-        })
+        settings = settings.model_copy(
+            update={
+                "kafka_bootstrap_servers": stack.kafka_bootstrap_servers,
+                "mongodb_uri": _secret(stack.mongodb_uri),
+                "smtp_url": _secret(stack.smtp_url),
+            }
+        )
         typer.echo(json.dumps(stack.addresses(), indent=2))
     stopping = False
 
@@ -118,8 +120,12 @@ def tenant_create(
     if language not in ("fr", "en"):
         raise typer.BadParameter("language must be fr or en")
     settings = _settings(state_dir)
-    tenant = _run(_with_ops(settings, lambda ops: ops.create_tenant(
-        tenant_id, name=name, admins=admin, members=member or [], language=language)))  # type: ignore[arg-type]
+    tenant = _run(
+        _with_ops(
+            settings,
+            lambda ops: ops.create_tenant(tenant_id, name=name, admins=admin, members=member or [], language=language),
+        )
+    )  # type: ignore[arg-type]
     typer.echo(f"tenant {tenant.tenant_id} ready: admins {', '.join(m.email for m in tenant.admins())}")
 
 
@@ -184,11 +190,18 @@ def wallet_ledger(
             return await store.ledger(tenant_id, limit=limit, skip=(page - 1) * limit)
 
     entries = _run(_with_ops(settings, read))
-    rows = [{
-        "datetime": e.occurred_at.isoformat(), "site": e.site or "", "personnel": e.personnel or "",
-        "type": e.entry_type, "value": display(e.amount), "balance_after": display(e.balance_after),
-        "entry_id": e.entry_id,
-    } for e in entries]
+    rows = [
+        {
+            "datetime": e.occurred_at.isoformat(),
+            "site": e.site or "",
+            "personnel": e.personnel or "",
+            "type": e.entry_type,
+            "value": display(e.amount),
+            "balance_after": display(e.balance_after),
+            "entry_id": e.entry_id,
+        }
+        for e in entries
+    ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     elif as_csv:
@@ -198,8 +211,10 @@ def wallet_ledger(
     else:
         typer.echo(f"{'Datetime':<17} {'Site':<12} {'Personnel':<20} {'Type':<16} {'Value':>10} {'Balance':>10}")
         for e in entries:
-            typer.echo(f"{e.occurred_at:%d-%m-%Y %H:%M} {e.site or '':<12.12} {e.personnel or '':<20.20} "
-                       f"{e.entry_type:<16.16} {display(e.amount):>10} {display(e.balance_after):>10}")
+            typer.echo(
+                f"{e.occurred_at:%d-%m-%Y %H:%M} {e.site or '':<12.12} {e.personnel or '':<20.20} "
+                f"{e.entry_type:<16.16} {display(e.amount):>10} {display(e.balance_after):>10}"
+            )
 
 
 @app.command("usage")
@@ -238,8 +253,10 @@ def notifications(tenant_id: str, as_json: JsonFlag = False, state_dir: StateDir
         typer.echo(json.dumps(rows, default=str, indent=2))
     else:
         for row in rows:
-            typer.echo(f"{row['created_at']:%d-%m-%Y %H:%M:%S} {row['status']:<9} {row['template']:<12} "
-                       f"{row['to']} {row.get('subject') or ''}")
+            typer.echo(
+                f"{row['created_at']:%d-%m-%Y %H:%M:%S} {row['status']:<9} {row['template']:<12} "
+                f"{row['to']} {row.get('subject') or ''}"
+            )
 
 
 def main() -> None:

@@ -24,7 +24,10 @@ from schemas.usage import PropertyValue, UsageEvent
 class UsageClient:
     def __init__(self, bootstrap_servers: str, *, retries: int = 5, **producer_options: Any) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=False, linger_ms=5,
+            bootstrap_servers=bootstrap_servers,
+            acks="all",
+            enable_idempotence=False,
+            linger_ms=5,
             **producer_options,
         )
         self._retries = retries
@@ -37,13 +40,25 @@ class UsageClient:
         await self._producer.stop()
 
     async def send(
-        self, tenant_id: str, meter: str, quantity: Decimal | int | str, *, event_id: str | None = None,
-        occurred_at: datetime | None = None, site: str | None = None, personnel: str | None = None,
+        self,
+        tenant_id: str,
+        meter: str,
+        quantity: Decimal | int | str,
+        *,
+        event_id: str | None = None,
+        occurred_at: datetime | None = None,
+        site: str | None = None,
+        personnel: str | None = None,
         properties: dict[str, PropertyValue] | None = None,
     ) -> UsageEvent:
         event = UsageEvent(
-            event_id=event_id or str(uuid.uuid4()), tenant_id=tenant_id, type=meter, quantity=Decimal(quantity),
-            occurred_at=occurred_at or datetime.now(UTC), site=site, personnel=personnel,
+            event_id=event_id or str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            type=meter,
+            quantity=Decimal(quantity),
+            occurred_at=occurred_at or datetime.now(UTC),
+            site=site,
+            personnel=personnel,
             properties=properties or {},
         )
         await self.publish(event)

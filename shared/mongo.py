@@ -26,9 +26,7 @@ def make_client(settings: Settings, *, app_name: str) -> AsyncMongoClient[Docume
     )
 
 
-async def in_transaction(
-    client: AsyncMongoClient[Document], work: Callable[[AsyncClientSession], Awaitable[T]]
-) -> T:
+async def in_transaction(client: AsyncMongoClient[Document], work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
     """Run `work` in one multi-document transaction, retried by the driver on transient errors.
 
     Everything `work` writes with the session commits together or not at all.

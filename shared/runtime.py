@@ -29,9 +29,7 @@ class MessageContext(BaseMiddleware):
 
     failures = 0
 
-    async def consume_scope(
-        self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]
-    ) -> Any:
+    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
         record = msg.raw_message
         key = record.key.decode(errors="replace") if getattr(record, "key", None) else None
         with structlog.contextvars.bound_contextvars(
@@ -131,9 +129,16 @@ class Worker:
         """Send a message that can never succeed to this service's dead-letter topic, with the reason."""
         record = msg.raw_message
         await dead_letter(
-            self.broker, self.dlq_topic, service=self.service, reason=reason, detail=detail,
-            source_topic=record.topic, partition=record.partition, offset=record.offset,
-            key=record.key, value=record.value,
+            self.broker,
+            self.dlq_topic,
+            service=self.service,
+            reason=reason,
+            detail=detail,
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
         )
 
     async def health(self) -> dict[str, Any]:

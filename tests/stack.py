@@ -38,7 +38,9 @@ def embedded(state_dir: Path) -> Iterator[TestStack]:
     with LocalStack(state_dir) as stack:
         yield TestStack(
             _settings(stack.kafka_bootstrap_servers, stack.mongodb_uri, stack.smtp_url, state_dir),
-            stack.mailbox_dir, stack.servers["smtp"], stack,
+            stack.mailbox_dir,
+            stack.servers["smtp"],
+            stack,
         )
 
 
@@ -49,17 +51,27 @@ def containers(state_dir: Path) -> Iterator[TestStack]:
 
     mongo = MongoDbContainer("mongo:8.0").with_command("--replSet rs0 --bind_ip_all")
     with KafkaContainer("confluentinc/cp-kafka:7.7.1").with_kraft() as kafka, mongo as mongodb:
-        mongodb.exec(["mongosh", "--quiet", "--eval",
-                      "rs.initiate({_id:'rs0',members:[{_id:0,host:'localhost:27017'}]})"])
-        mongo_uri = (f"mongodb://{mongodb.username}:{mongodb.password}@{mongodb.get_container_host_ip()}:"
-                     f"{mongodb.get_exposed_port(27017)}/?directConnection=true&authSource=admin")
+        mongodb.exec(
+            ["mongosh", "--quiet", "--eval", "rs.initiate({_id:'rs0',members:[{_id:0,host:'localhost:27017'}]})"]
+        )
+        mongo_uri = (
+            f"mongodb://{mongodb.username}:{mongodb.password}@{mongodb.get_container_host_ip()}:"
+            f"{mongodb.get_exposed_port(27017)}/?directConnection=true&authSource=admin"
+        )
         port = free_port()
-        smtp = Server("smtp", [sys.executable, "-m", "shared.smtp_sink", "--port", str(port),
-                               "--maildir", str(state_dir / "mailbox")], port, state_dir / "smtp.log")
+        smtp = Server(
+            "smtp",
+            [sys.executable, "-m", "shared.smtp_sink", "--port", str(port), "--maildir", str(state_dir / "mailbox")],
+            port,
+            state_dir / "smtp.log",
+        )
         smtp.start()
         try:
-            yield TestStack(_settings(kafka.get_bootstrap_server(), mongo_uri, f"smtp://127.0.0.1:{port}", state_dir),
-                            state_dir / "mailbox", smtp)
+            yield TestStack(
+                _settings(kafka.get_bootstrap_server(), mongo_uri, f"smtp://127.0.0.1:{port}", state_dir),
+                state_dir / "mailbox",
+                smtp,
+            )
         finally:
             smtp.stop()
 

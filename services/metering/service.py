@@ -43,11 +43,21 @@ class MeteringService:
             return Outcome("rejected", rejection=priced)
         recorded = await self.store.record(event, fingerprint(event), priced, at=now)
         if recorded.status == "conflict":
-            return Outcome("rejected", rejection=Rejection(
-                "conflict", f"event id {event.event_id!r} was already received with another payload"))
+            return Outcome(
+                "rejected",
+                rejection=Rejection(
+                    "conflict", f"event id {event.event_id!r} was already received with another payload"
+                ),
+            )
         debit = Debit(
-            command_id=debit_command_id(event.event_id), tenant_id=event.tenant_id, issued_at=now,
-            amount=recorded.amount, entry_type=recorded.entry_type, occurred_at=event.occurred_at,
-            site=event.site, personnel=event.personnel, source=f"usage.events:{event.event_id}",
+            command_id=debit_command_id(event.event_id),
+            tenant_id=event.tenant_id,
+            issued_at=now,
+            amount=recorded.amount,
+            entry_type=recorded.entry_type,
+            occurred_at=event.occurred_at,
+            site=event.site,
+            personnel=event.personnel,
+            source=f"usage.events:{event.event_id}",
         )
         return Outcome("priced" if recorded.status == "new" else "duplicate", debit=debit)

@@ -66,7 +66,9 @@ class NotificationService:
                 retry_at = self.retry.next_attempt(attempts, first, self.clock())
                 error = f"{type(exc).__name__}: {exc}"
                 if retry_at is None:
-                    await self.log.mark_failed(delivery.delivery_id, error=f"gave up after {attempts} attempts: {error}")
+                    await self.log.mark_failed(
+                        delivery.delivery_id, error=f"gave up after {attempts} attempts: {error}"
+                    )
                     failed.append((delivery, error))
                 else:
                     await self.log.mark_retry(delivery.delivery_id, error=error, next_attempt_at=retry_at)

@@ -1,6 +1,7 @@
 """Notification handlers: wallet events in, deliveries recorded; a sender loop e-mails them."""
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -29,7 +30,7 @@ def build_router(
     async def on_wallet_event(msg: KafkaMessage) -> None:
         try:
             event = json.loads(msg.body)
-            event["event_id"], event["tenant_id"]  # noqa: B018 - required fields
+            event["event_id"], event["tenant_id"]
         except (ValueError, TypeError, KeyError) as exc:
             await worker.dead_letter(msg, "schema_violation", f"not a wallet event: {exc!r}")
             return
@@ -53,20 +54,28 @@ async def sender_loop(worker: Worker, service: NotificationService, wake: asynci
     while True:
         try:
             for delivery, reason in await service.send_due():
-                payload: dict[str, Any] = {"delivery_id": delivery.delivery_id, "event_id": delivery.notice.event_id,
-                                           "to": delivery.recipient.email, "template": delivery.notice.template}
+                payload: dict[str, Any] = {
+                    "delivery_id": delivery.delivery_id,
+                    "event_id": delivery.notice.event_id,
+                    "to": delivery.recipient.email,
+                    "template": delivery.notice.template,
+                }
                 await dead_letter(
-                    worker.broker, topics.NOTIFICATIONS_DLQ, service=worker.service,
-                    reason="permanent_delivery_failure", detail=reason, source_topic=topics.WALLET_EVENTS,
-                    partition=-1, offset=-1, key=delivery.notice.tenant_id.encode(),
+                    worker.broker,
+                    topics.NOTIFICATIONS_DLQ,
+                    service=worker.service,
+                    reason="permanent_delivery_failure",
+                    detail=reason,
+                    source_topic=topics.WALLET_EVENTS,
+                    partition=-1,
+                    offset=-1,
+                    key=delivery.notice.tenant_id.encode(),
                     value=json.dumps(payload).encode(),
                 )
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("sender_loop_failed")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=interval)
-        except TimeoutError:
-            pass
         wake.clear()

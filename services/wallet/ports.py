@@ -19,8 +19,14 @@ class Applied:
 
 class WalletStore(Protocol):
     async def apply(
-        self, tenant_id: str, command_id: str, fingerprint: str, decide: Decision, to_wire: WireEvents,
-        *, at: datetime,
+        self,
+        tenant_id: str,
+        command_id: str,
+        fingerprint: str,
+        decide: Decision,
+        to_wire: WireEvents,
+        *,
+        at: datetime,
     ) -> Applied:
         """Apply one command exactly once.
 

@@ -58,8 +58,11 @@ async def publish(producer: AIOKafkaProducer, topic: str, key: str, payload: Any
 async def read_topic(settings: Any, topic: str, key: str, *, expect: int, timeout: float = 30) -> list[dict[str, Any]]:
     """Every message on `topic` with this key, from the beginning, once at least `expect` are there."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap_servers, group_id=f"test-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"test-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     found: list[dict[str, Any]] = []

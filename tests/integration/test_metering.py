@@ -16,8 +16,14 @@ ADMIN = "admin@acme.example"
 
 
 def sms(tenant_id: str, event_id: str, **extra: object) -> dict[str, object]:
-    return {"event_id": event_id, "tenant_id": tenant_id, "type": "sms", "quantity": 1,
-            "occurred_at": datetime.now(UTC).isoformat(), **extra}
+    return {
+        "event_id": event_id,
+        "tenant_id": tenant_id,
+        "type": "sms",
+        "quantity": 1,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        **extra,
+    }
 
 
 async def test_bad_inputs_go_to_the_dead_letter_topic_with_their_reason_and_the_consumer_keeps_going(
@@ -63,8 +69,12 @@ async def test_a_duplicate_is_charged_once_and_a_conflicting_payload_is_dead_let
     await publish(producer, topics.USAGE_EVENTS, tenant_id, event)
     await publish(producer, topics.USAGE_EVENTS, tenant_id, json.loads(json.dumps(event)))  # same event again
     await publish(producer, topics.USAGE_EVENTS, tenant_id, {**event, "quantity": 40})  # same id, other payload
-    await publish(producer, topics.USAGE_EVENTS, tenant_id, sms(tenant_id, "dup-2", type="document", quantity=2,
-                                                                 properties={"recipients": 5}))
+    await publish(
+        producer,
+        topics.USAGE_EVENTS,
+        tenant_id,
+        sms(tenant_id, "dup-2", type="document", quantity=2, properties={"recipients": 5}),
+    )
 
     [letter] = await read_topic(ops.settings, topics.USAGE_DLQ, tenant_id, expect=1)
     assert letter["reason"] == "conflict"

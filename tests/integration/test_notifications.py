@@ -18,8 +18,16 @@ async def cross_low_threshold(ops, tenant_id: str) -> None:
     """The admin buys 100.10 credits, then 0.15 + 0.15 are debited: one crossing below 100."""
     await ops.top_up(tenant_id, Decimal("100.10"), by=ADMINS[0])
     for n in (1, 2):
-        command = {"kind": "debit", "command_id": f"sms-{n}", "tenant_id": tenant_id, "issued_at": "2026-11-22T10:00:00Z",
-                   "amount": "0.15", "entry_type": "sms", "occurred_at": "2026-11-22T10:00:00Z", "source": "test"}
+        command = {
+            "kind": "debit",
+            "command_id": f"sms-{n}",
+            "tenant_id": tenant_id,
+            "issued_at": "2026-11-22T10:00:00Z",
+            "amount": "0.15",
+            "entry_type": "sms",
+            "occurred_at": "2026-11-22T10:00:00Z",
+            "source": "test",
+        }
         await ops.publish(topics.WALLET_COMMANDS, tenant_id, command)
 
 

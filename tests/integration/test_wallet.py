@@ -15,8 +15,16 @@ ADMIN = "admin@acme.example"
 
 def debit(tenant_id: str, command_id: str, amount: str = "0.15") -> dict[str, object]:
     now = datetime.now(UTC).isoformat()
-    return {"kind": "debit", "command_id": command_id, "tenant_id": tenant_id, "issued_at": now,
-            "amount": amount, "entry_type": "sms", "occurred_at": now, "source": "test"}
+    return {
+        "kind": "debit",
+        "command_id": command_id,
+        "tenant_id": tenant_id,
+        "issued_at": now,
+        "amount": amount,
+        "entry_type": "sms",
+        "occurred_at": now,
+        "source": "test",
+    }
 
 
 async def test_a_command_delivered_three_times_is_applied_once(ops, producer, tenant_id) -> None:

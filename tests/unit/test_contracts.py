@@ -20,9 +20,15 @@ def test_every_schema_file_is_generated_from_a_model() -> None:
     assert {p.stem for p in export.OUT.glob("*.json")} == set(export.SCHEMAS)
 
 
-@pytest.mark.parametrize(("credits", "micros"), [
-    (Decimal("0.15"), 150_000), (Decimal("-2.5"), -2_500_000), (Decimal("0.000001"), 1), (Decimal(300), 300_000_000),
-])
+@pytest.mark.parametrize(
+    ("credits", "micros"),
+    [
+        (Decimal("0.15"), 150_000),
+        (Decimal("-2.5"), -2_500_000),
+        (Decimal("0.000001"), 1),
+        (Decimal(300), 300_000_000),
+    ],
+)
 def test_credits_convert_exactly_to_micro_credits_and_back(credits: Decimal, micros: int) -> None:
     assert to_micros(credits) == micros
     assert from_micros(micros) == credits

@@ -15,8 +15,12 @@ def test_no_secret_reaches_a_log_line(capsys: pytest.CaptureFixture[str]) -> Non
     configure_logging("test")
     log = structlog.get_logger()
 
-    log.info("connecting", uri="mongodb://app:s3cret@db/x", kafka_sasl_password="hunter2",
-             nested={"api_key": "k-123", "ok": "visible"})
+    log.info(
+        "connecting",
+        uri="mongodb://app:s3cret@db/x",
+        kafka_sasl_password="hunter2",
+        nested={"api_key": "k-123", "ok": "visible"},
+    )
 
     line = capsys.readouterr().err.strip().splitlines()[-1]
     record = json.loads(line)

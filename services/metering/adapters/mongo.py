@@ -18,7 +18,9 @@ from ..ports import Recorded
 
 
 class MongoUsageStore:
-    def __init__(self, client: AsyncMongoClient[Document], db: AsyncDatabase[Document], *, dedup_window: timedelta) -> None:
+    def __init__(
+        self, client: AsyncMongoClient[Document], db: AsyncDatabase[Document], *, dedup_window: timedelta
+    ) -> None:
         self._client = client
         self._records = db["usage_records"]
         self._aggregates = db["usage_aggregates"]
@@ -46,17 +48,30 @@ class MongoUsageStore:
 
         async def work(session: AsyncClientSession) -> Recorded:
             await self._records.insert_one(
-                {"_id": record_id, "tenant_id": event.tenant_id, "event_id": event.event_id,
-                 "fingerprint": fingerprint, "meter": event.type, "entry_type": priced.entry_type,
-                 "quantity": str(event.quantity), "amount": amount, "period": priced.period,
-                 "occurred_at": event.occurred_at, "received_at": at, "expires_at": at + self._window},
+                {
+                    "_id": record_id,
+                    "tenant_id": event.tenant_id,
+                    "event_id": event.event_id,
+                    "fingerprint": fingerprint,
+                    "meter": event.type,
+                    "entry_type": priced.entry_type,
+                    "quantity": str(event.quantity),
+                    "amount": amount,
+                    "period": priced.period,
+                    "occurred_at": event.occurred_at,
+                    "received_at": at,
+                    "expires_at": at + self._window,
+                },
                 session=session,
             )
             await self._aggregates.update_one(
                 {"_id": f"{event.tenant_id}|{event.type}|{priced.period}"},
-                {"$inc": {"count": 1, "amount": amount},
-                 "$setOnInsert": {"tenant_id": event.tenant_id, "meter": event.type, "period": priced.period}},
-                upsert=True, session=session,
+                {
+                    "$inc": {"count": 1, "amount": amount},
+                    "$setOnInsert": {"tenant_id": event.tenant_id, "meter": event.type, "period": priced.period},
+                },
+                upsert=True,
+                session=session,
             )
             return Recorded("new", priced.amount, priced.entry_type)
 

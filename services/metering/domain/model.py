@@ -6,8 +6,16 @@ from decimal import Decimal
 from typing import Literal
 
 RejectionReason = Literal[
-    "malformed_json", "schema_violation", "unsupported_schema_version", "unknown_tenant", "unknown_meter",
-    "invalid_quantity", "timestamp_in_future", "timestamp_too_old", "oversize", "conflict",
+    "malformed_json",
+    "schema_violation",
+    "unsupported_schema_version",
+    "unknown_tenant",
+    "unknown_meter",
+    "invalid_quantity",
+    "timestamp_in_future",
+    "timestamp_too_old",
+    "oversize",
+    "conflict",
 ]
 
 

@@ -12,9 +12,10 @@ from schemas.usage import UsageEvent
 from .model import Limits, MeterPrice, PriceBook, Priced, Rejection
 
 _QUANTITY_FIELDS = {"quantity"}
+DEFAULT_LIMITS = Limits()
 
 
-def parse_usage(raw: bytes, *, now: datetime, limits: Limits = Limits()) -> UsageEvent | Rejection:
+def parse_usage(raw: bytes, *, now: datetime, limits: Limits = DEFAULT_LIMITS) -> UsageEvent | Rejection:
     """Turn the bytes of one message into a valid usage event, or say exactly why not."""
     if len(raw) > limits.max_bytes:
         return Rejection("oversize", f"{len(raw)} bytes is more than the {limits.max_bytes} accepted")
@@ -25,19 +26,28 @@ def parse_usage(raw: bytes, *, now: datetime, limits: Limits = Limits()) -> Usag
     if not isinstance(data, dict):
         return Rejection("schema_violation", f"expected a JSON object, got {type(data).__name__}")
     if "schema_version" in data and data["schema_version"] != 1:
-        return Rejection("unsupported_schema_version", f"schema_version {data['schema_version']!r} is not supported (1 is)")
+        return Rejection(
+            "unsupported_schema_version", f"schema_version {data['schema_version']!r} is not supported (1 is)"
+        )
     try:
         event = UsageEvent.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
         if errors and all(err["loc"] and err["loc"][0] in _QUANTITY_FIELDS for err in errors):
             return Rejection("invalid_quantity", f"quantity {data.get('quantity')!r}: {errors[0]['msg']}")
-        return Rejection("schema_violation", "; ".join(
-            f"{'.'.join(map(str, err['loc'])) or '(root)'}: {err['msg']}" for err in errors[:10]))
+        return Rejection(
+            "schema_violation",
+            "; ".join(f"{'.'.join(map(str, err['loc'])) or '(root)'}: {err['msg']}" for err in errors[:10]),
+        )
     if event.occurred_at > now + limits.max_future:
-        return Rejection("timestamp_in_future", f"occurred_at {event.occurred_at.isoformat()} is ahead of {now.isoformat()}")
+        return Rejection(
+            "timestamp_in_future", f"occurred_at {event.occurred_at.isoformat()} is ahead of {now.isoformat()}"
+        )
     if event.occurred_at < now - limits.max_age:
-        return Rejection("timestamp_too_old", f"occurred_at {event.occurred_at.isoformat()} is outside the {limits.max_age.days}-day window")
+        return Rejection(
+            "timestamp_too_old",
+            f"occurred_at {event.occurred_at.isoformat()} is outside the {limits.max_age.days}-day window",
+        )
     return event
 
 
@@ -60,6 +70,9 @@ def price(event: UsageEvent, book: PriceBook) -> Priced | Rejection:
             )
         units = units * Decimal(factor)
     return Priced(
-        amount=round_credits(meter.unit_price * units), units=units, entry_type=meter.entry_type,
-        period=billing_period(event.occurred_at), occurred_at=event.occurred_at,
+        amount=round_credits(meter.unit_price * units),
+        units=units,
+        entry_type=meter.entry_type,
+        period=billing_period(event.occurred_at),
+        occurred_at=event.occurred_at,
     )

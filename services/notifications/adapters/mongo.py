@@ -25,7 +25,10 @@ def _plain(value: Any) -> Any:
 def delivery_from(doc: Document) -> Delivery:
     n = doc["notice"]
     notice = Notice(
-        event_id=n["event_id"], tenant_id=n["tenant_id"], tenant_name=n["tenant_name"], template=n["template"],
+        event_id=n["event_id"],
+        tenant_id=n["tenant_id"],
+        tenant_name=n["tenant_name"],
+        template=n["template"],
         balance=Decimal(n["balance"]),
         threshold=Decimal(n["threshold"]) if n.get("threshold") is not None else None,
         amount=Decimal(n["amount"]) if n.get("amount") is not None else None,
@@ -44,14 +47,25 @@ class MongoNotificationLog:
     async def add(self, delivery: Delivery, *, at: datetime) -> bool:
         """Record a delivery to make, once. False if this (event, recipient) is already in the log."""
         try:
-            await self._log.insert_one({
-                "_id": delivery.delivery_id, "tenant_id": delivery.notice.tenant_id,
-                "event_id": delivery.notice.event_id, "to": delivery.recipient.email,
-                "template": delivery.notice.template, "language": delivery.recipient.language,
-                "notice": _plain(asdict(delivery.notice)), "recipient": asdict(delivery.recipient),
-                "status": "pending", "attempts": 0, "created_at": at, "next_attempt_at": at,
-                "subject": None, "sent_at": None, "last_error": None,
-            })
+            await self._log.insert_one(
+                {
+                    "_id": delivery.delivery_id,
+                    "tenant_id": delivery.notice.tenant_id,
+                    "event_id": delivery.notice.event_id,
+                    "to": delivery.recipient.email,
+                    "template": delivery.notice.template,
+                    "language": delivery.recipient.language,
+                    "notice": _plain(asdict(delivery.notice)),
+                    "recipient": asdict(delivery.recipient),
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": at,
+                    "next_attempt_at": at,
+                    "subject": None,
+                    "sent_at": None,
+                    "last_error": None,
+                }
+            )
         except Exception as exc:
             if is_duplicate_key(exc):
                 return False

@@ -36,8 +36,14 @@ class SmtpMailer:
         message.add_alternative(rendered.html, subtype="html")
         try:
             await aiosmtplib.send(
-                message, hostname=self._host, port=self._port, username=self._username, password=self._password,
-                use_tls=self._use_tls, start_tls=self._start_tls if self._start_tls else False, timeout=self._timeout,
+                message,
+                hostname=self._host,
+                port=self._port,
+                username=self._username,
+                password=self._password,
+                use_tls=self._use_tls,
+                start_tls=self._start_tls if self._start_tls else False,
+                timeout=self._timeout,
             )
         except aiosmtplib.SMTPResponseException as exc:
             if 500 <= exc.code < 600:

@@ -23,9 +23,7 @@ def notice_for(event: dict[str, Any], tenant_name: str) -> Notice | None:
 
 def recipients(tenant: TenantUpserted) -> list[Recipient]:
     """The tenant's admins only, each in their own language or else the tenant's."""
-    return [
-        Recipient(email=m.email, language=m.language or tenant.language, name=m.name) for m in tenant.admins()
-    ]
+    return [Recipient(email=m.email, language=m.language or tenant.language, name=m.name) for m in tenant.admins()]
 
 
 def deliveries(notice: Notice, tenant: TenantUpserted) -> list[Delivery]:

@@ -60,8 +60,14 @@ class MongoWalletStore:
         return Applied(status, marker["events"] if status == "duplicate" else [])
 
     async def apply(
-        self, tenant_id: str, command_id: str, fingerprint: str, decide: Decision, to_wire: WireEvents,
-        *, at: datetime,
+        self,
+        tenant_id: str,
+        command_id: str,
+        fingerprint: str,
+        decide: Decision,
+        to_wire: WireEvents,
+        *,
+        at: datetime,
     ) -> Applied:
         marker_id = self._marker_id(tenant_id, command_id)
         if (seen := await self._already(marker_id, fingerprint)) is not None:
@@ -72,15 +78,19 @@ class MongoWalletStore:
             updated, events = decide(current)
             wire = to_wire(updated, events)
             await self._applied.insert_one(
-                {"_id": marker_id, "tenant_id": tenant_id, "command_id": command_id,
-                 "fingerprint": fingerprint, "events": wire, "recorded_at": at},
+                {
+                    "_id": marker_id,
+                    "tenant_id": tenant_id,
+                    "command_id": command_id,
+                    "fingerprint": fingerprint,
+                    "events": wire,
+                    "recorded_at": at,
+                },
                 session=session,
             )
             entries = [asdict(e.entry) for e in events if isinstance(e, EntryRecorded)]
             if entries:
-                await self._ledger.insert_many(
-                    [{"_id": e.pop("entry_id"), **e} for e in entries], session=session
-                )
+                await self._ledger.insert_many([{"_id": e.pop("entry_id"), **e} for e in entries], session=session)
             if updated.version != current.version:
                 result = await self._wallets.update_one(
                     {"_id": tenant_id, "version": current.version},
@@ -109,9 +119,12 @@ class MongoWalletStore:
         return _wallet_from(await self._wallets.find_one({"_id": tenant_id}), tenant_id)
 
     async def ledger(self, tenant_id: str, *, limit: int = 50, skip: int = 0) -> list[LedgerEntry]:
-        cursor = self._ledger.find({"tenant_id": tenant_id}).sort(
-            [("recorded_at", DESCENDING), ("_id", DESCENDING)]
-        ).skip(skip).limit(limit)
+        cursor = (
+            self._ledger.find({"tenant_id": tenant_id})
+            .sort([("recorded_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(skip)
+            .limit(limit)
+        )
         return [_entry_from(doc) async for doc in cursor]
 
     async def sum_of_entries(self, tenant_id: str) -> int:
@@ -122,4 +135,3 @@ class MongoWalletStore:
 
     async def tenant_ids(self) -> list[str]:
         return [doc["_id"] async for doc in self._wallets.find({}, {"_id": 1})]
-

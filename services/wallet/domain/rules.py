@@ -31,8 +31,16 @@ def threshold_changes(before: int, after: int, thresholds: tuple[int, ...], entr
 
 
 def _record(
-    wallet: Wallet, *, amount: int, entry_type: str, command_id: str, source: str, occurred_at: datetime,
-    at: datetime, site: str | None = None, personnel: str | None = None,
+    wallet: Wallet,
+    *,
+    amount: int,
+    entry_type: str,
+    command_id: str,
+    source: str,
+    occurred_at: datetime,
+    at: datetime,
+    site: str | None = None,
+    personnel: str | None = None,
 ) -> tuple[Wallet, list[Event]]:
     entry = LedgerEntry(
         entry_id=entry_id_for(wallet.tenant_id, command_id),
@@ -62,8 +70,14 @@ def debit(wallet: Wallet, request: DebitRequest, *, at: datetime) -> tuple[Walle
     if wallet.balance - request.amount < wallet.policy.floor:
         return wallet, [DebitRejected(command_id=request.command_id, amount=request.amount, balance=wallet.balance)]
     return _record(
-        wallet, amount=-request.amount, entry_type=request.entry_type, command_id=request.command_id,
-        source=request.source, occurred_at=request.occurred_at, at=at, site=request.site,
+        wallet,
+        amount=-request.amount,
+        entry_type=request.entry_type,
+        command_id=request.command_id,
+        source=request.source,
+        occurred_at=request.occurred_at,
+        at=at,
+        site=request.site,
         personnel=request.personnel,
     )
 
@@ -79,6 +93,12 @@ def top_up(
             CommandRefused(request.command_id, "not_an_admin", f"{request.requested_by} is not an admin of the tenant")
         ]
     return _record(
-        wallet, amount=request.amount, entry_type="topup", command_id=request.command_id,
-        source=f"purchase by {request.requested_by}", occurred_at=at, at=at, personnel=request.requested_by,
+        wallet,
+        amount=request.amount,
+        entry_type="topup",
+        command_id=request.command_id,
+        source=f"purchase by {request.requested_by}",
+        occurred_at=at,
+        at=at,
+        personnel=request.requested_by,
     )

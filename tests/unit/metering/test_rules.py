@@ -15,8 +15,13 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 def usage(**overrides: object) -> dict[str, object]:
     event: dict[str, object] = {
-        "event_id": "evt-1", "tenant_id": "acme", "type": "sms", "quantity": 1,
-        "occurred_at": "2026-11-22T11:59:00+00:00", "site": "Insypro", "personnel": "Jean-Luc Lemaire",
+        "event_id": "evt-1",
+        "tenant_id": "acme",
+        "type": "sms",
+        "quantity": 1,
+        "occurred_at": "2026-11-22T11:59:00+00:00",
+        "site": "Insypro",
+        "personnel": "Jean-Luc Lemaire",
     }
     event.update(overrides)
     return {k: v for k, v in event.items() if v is not ...}
@@ -102,9 +107,13 @@ def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
     assert isinstance(parse_usage(raw, now=NOW, limits=Limits()), UsageEvent | Rejection)
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=6),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=6),
+        max_leaves=20,
+    )
+)
 def test_arbitrary_json_never_raises(document: object) -> None:
     raw = json.dumps(document).encode()
     assert isinstance(parse_usage(raw, now=NOW), UsageEvent | Rejection)

@@ -60,8 +60,11 @@ def test_an_overdraft_policy_allows_going_below_zero_down_to_its_limit() -> None
         (99 * CREDIT, 98 * CREDIT, []),  # already below: no repeated alert
         (150_000, 0, [ev.ThresholdCrossed(0, 0, "e")]),  # reaching 0 is "used everything"
         (150 * CREDIT, 0, [ev.ThresholdCrossed(100 * CREDIT, 0, "e"), ev.ThresholdCrossed(0, 0, "e")]),
-        (0, 300 * CREDIT, [ev.ThresholdRecovered(100 * CREDIT, 300 * CREDIT, "e"),
-                           ev.ThresholdRecovered(0, 300 * CREDIT, "e")]),
+        (
+            0,
+            300 * CREDIT,
+            [ev.ThresholdRecovered(100 * CREDIT, 300 * CREDIT, "e"), ev.ThresholdRecovered(0, 300 * CREDIT, "e")],
+        ),
         (50 * CREDIT, 60 * CREDIT, []),
     ],
 )
@@ -117,7 +120,9 @@ def test_balance_equals_the_sum_of_entries_and_never_crosses_the_policy_floor(
             if kind == "debit":
                 wallet, events = debit(wallet, sms(f"c{i}", amount), at=AT)
             else:
-                wallet, events = top_up(wallet, TopUpRequest(f"c{i}", amount, "admin@acme.example"), admins=ADMINS, at=AT)
+                wallet, events = top_up(
+                    wallet, TopUpRequest(f"c{i}", amount, "admin@acme.example"), admins=ADMINS, at=AT
+                )
             entries += [e.entry.amount for e in events if isinstance(e, ev.EntryRecorded)]
             assert wallet.balance >= policy.floor
         assert wallet.balance == sum(entries)

@@ -1,0 +1,41 @@
+# creditflow: `make up` runs the workers on the embedded local stack, `make test` runs the whole suite.
+# Both create .venv and install the locked dependencies on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO ?= 1
+STATE_DIR ?= .creditflow
+
+.PHONY: up test unit integration lint typecheck schemas clean
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.9"
+
+$(VENV)/.synced: $(BIN)/uv pyproject.toml uv.lock
+	$(BIN)/uv sync --frozen --python $(BIN)/python
+	touch $@
+
+up: $(VENV)/.synced
+	$(BIN)/creditflow up $(if $(filter 0,$(DEMO)),--no-demo,--demo) --state-dir $(STATE_DIR)
+
+test: $(VENV)/.synced
+	$(BIN)/pytest
+
+unit: $(VENV)/.synced
+	$(BIN)/pytest tests/unit
+
+integration: $(VENV)/.synced
+	$(BIN)/pytest tests/integration tests/e2e
+
+lint: $(VENV)/.synced
+	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.synced
+	$(BIN)/mypy creditflow schemas services shared
+
+schemas: $(VENV)/.synced
+	$(BIN)/python -m schemas.export
+
+clean:
+	rm -rf $(VENV) $(STATE_DIR) .pytest_cache .ruff_cache .mypy_cache

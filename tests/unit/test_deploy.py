@@ -1,0 +1,53 @@
+"""This machine cannot run Docker: check the compose file and manifests against what the code reads."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared.config import Settings
+
+ROOT = Path(__file__).parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+MANIFESTS = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "creditflow.yaml").read_text()))
+WORKERS = ("metering", "wallet", "notifications")
+SETTINGS_ENV = {(f.alias or name).upper() for name, f in Settings.model_fields.items()}
+
+
+def test_compose_runs_kafka_in_kraft_mode_and_mongodb_as_a_replica_set() -> None:
+    services = COMPOSE["services"]
+
+    assert "KAFKA_PROCESS_ROLES" in services["kafka"]["environment"]
+    assert "--replSet" in services["mongodb"]["command"]
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_compose_has_one_container_per_worker_from_the_one_image(worker: str) -> None:
+    service = COMPOSE["services"][worker]
+
+    assert service["build"] == "."
+    assert service["command"] == ["python", "-m", f"services.{worker}"]
+    assert (ROOT / "services" / worker / "__main__.py").exists()
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_every_worker_environment_variable_is_one_the_code_reads(worker: str) -> None:
+    env = set(COMPOSE["services"][worker]["environment"])
+
+    assert env <= SETTINGS_ENV, env - SETTINGS_ENV
+    assert {"KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI"} <= env
+    if worker == "notifications":
+        assert "SMTP_URL" in env
+
+
+def test_the_kubernetes_config_names_only_variables_the_code_reads() -> None:
+    keys = set()
+    for doc in MANIFESTS:
+        if doc["kind"] == "ConfigMap":
+            keys |= set(doc["data"])
+        if doc["kind"] == "Secret":
+            keys |= set(doc["stringData"])
+
+    assert keys <= SETTINGS_ENV, keys - SETTINGS_ENV
+    deployments = {d["metadata"]["name"] for d in MANIFESTS if d["kind"] == "Deployment"}
+    assert deployments == {f"creditflow-{w}" for w in WORKERS}
