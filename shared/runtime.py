@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 from faststream import FastStream
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 from faststream.middlewares import BaseMiddleware
 
@@ -154,3 +154,23 @@ class Worker:
         if self._health is not None:
             self._health.close()
         await self.mongo.close()
+
+
+def subscribe_directory(router: Any, worker: Worker, directory: Any, group: str) -> None:
+    """Keep this service's copy of the tenant directory from the compacted `tenants` topic."""
+    from faststream import AckPolicy
+    from pydantic import ValidationError
+
+    from schemas.tenants import TenantUpserted
+    from schemas.topics import TENANTS
+
+    @router.subscriber(
+        TENANTS, group_id=f"{group}-directory", auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR
+    )
+    async def on_tenant(msg: KafkaMessage) -> None:
+        try:
+            tenant = TenantUpserted.model_validate_json(msg.body)
+        except ValidationError as exc:
+            await worker.dead_letter(msg, "schema_violation", str(exc))
+            return
+        await directory.upsert(tenant)

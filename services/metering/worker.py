@@ -2,12 +2,10 @@
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage, KafkaRouter
-from pydantic import ValidationError
 
 from schemas import topics
-from schemas.tenants import TenantUpserted
 from shared.directory import TenantDirectory
-from shared.runtime import Worker
+from shared.runtime import Worker, subscribe_directory
 
 from .service import MeteringService
 
@@ -24,13 +22,6 @@ def build_router(worker: Worker, service: MeteringService, directory: TenantDire
         elif outcome.debit is not None:
             await worker.publish(outcome.debit, topics.WALLET_COMMANDS, key=outcome.debit.tenant_id)
 
-    @router.subscriber(topics.TENANTS, group_id=f"{group}-directory", **common)  # type: ignore[call-overload]
-    async def on_tenant(msg: KafkaMessage) -> None:
-        try:
-            tenant = TenantUpserted.model_validate_json(msg.body)
-        except ValidationError as exc:
-            await worker.dead_letter(msg, "schema_violation", str(exc))
-            return
-        await directory.upsert(tenant)
+    subscribe_directory(router, worker, directory, group)
 
     return router

@@ -8,12 +8,10 @@ from typing import Any
 import structlog
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage, KafkaRouter
-from pydantic import ValidationError
 
 from schemas import topics
-from schemas.tenants import TenantUpserted
 from shared.directory import TenantDirectory
-from shared.runtime import Worker, dead_letter
+from shared.runtime import Worker, dead_letter, subscribe_directory
 
 from .service import NotificationService
 
@@ -37,14 +35,7 @@ def build_router(
         if await service.on_wallet_event(event):
             wake.set()
 
-    @router.subscriber(topics.TENANTS, group_id=f"{group}-directory", **common)  # type: ignore[call-overload]
-    async def on_tenant(msg: KafkaMessage) -> None:
-        try:
-            tenant = TenantUpserted.model_validate_json(msg.body)
-        except ValidationError as exc:
-            await worker.dead_letter(msg, "schema_violation", str(exc))
-            return
-        await directory.upsert(tenant)
+    subscribe_directory(router, worker, directory, group)
 
     return router
 

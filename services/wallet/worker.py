@@ -7,10 +7,9 @@ from faststream.kafka import KafkaMessage, KafkaRouter
 from pydantic import TypeAdapter, ValidationError
 
 from schemas import topics
-from schemas.tenants import TenantUpserted
 from schemas.wallet import WalletCommand
 from shared.directory import TenantDirectory
-from shared.runtime import Worker
+from shared.runtime import Worker, subscribe_directory
 
 from .service import WalletService
 
@@ -38,13 +37,6 @@ def build_router(worker: Worker, service: WalletService, directory: TenantDirect
         state = service.spend_state(wallet, datetime.now(UTC))
         await worker.publish(state, topics.WALLET_SPEND_STATE, key=command.tenant_id)
 
-    @router.subscriber(topics.TENANTS, group_id=f"{group}-directory", **common)  # type: ignore[call-overload]
-    async def on_tenant(msg: KafkaMessage) -> None:
-        try:
-            tenant = TenantUpserted.model_validate_json(msg.body)
-        except ValidationError as exc:
-            await worker.dead_letter(msg, "schema_violation", str(exc))
-            return
-        await directory.upsert(tenant)
+    subscribe_directory(router, worker, directory, group)
 
     return router

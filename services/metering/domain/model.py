@@ -3,20 +3,10 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
 
-RejectionReason = Literal[
-    "malformed_json",
-    "schema_violation",
-    "unsupported_schema_version",
-    "unknown_tenant",
-    "unknown_meter",
-    "invalid_quantity",
-    "timestamp_in_future",
-    "timestamp_too_old",
-    "oversize",
-    "conflict",
-]
+from schemas.deadletter import Reason
+
+RejectionReason = Reason
 
 
 @dataclass(frozen=True)
