@@ -34,7 +34,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.
 
 def _settings(state_dir: Path) -> Settings:
     try:
-        return Settings(CREDITFLOW_STATE_DIR=state_dir).require_addresses()  # type: ignore[call-arg]
+        return Settings(CREDITFLOW_STATE_DIR=state_dir).require_addresses()
     except RuntimeError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
@@ -58,7 +58,7 @@ def up(
     from .demo import run_demo
     from .supervisor import Supervisor
 
-    settings = Settings(CREDITFLOW_STATE_DIR=state_dir)  # type: ignore[call-arg]
+    settings = Settings(CREDITFLOW_STATE_DIR=state_dir)
     stack: LocalStack | None = None
     if not (settings.kafka_bootstrap_servers and settings.mongodb_uri):
         typer.echo(f"starting the embedded stack in {state_dir} (Tansu, SecantusDB, SMTP sink)...")
@@ -125,7 +125,7 @@ def tenant_create(
             settings,
             lambda ops: ops.create_tenant(tenant_id, name=name, admins=admin, members=member or [], language=language),
         )
-    )  # type: ignore[arg-type]
+    )
     typer.echo(f"tenant {tenant.tenant_id} ready: admins {', '.join(m.email for m in tenant.admins())}")
 
 

@@ -9,6 +9,7 @@ from email import policy
 from pathlib import Path
 
 from schemas.money import display
+from schemas.usage import PropertyValue
 
 from .client import UsageClient
 from .ops import Ops
@@ -40,7 +41,7 @@ async def run_demo(ops: Ops, mailbox: Path, *, say: object = print, events: int 
     async with UsageClient(ops.settings.kafka_bootstrap_servers or "") as usage, ops.wallet_store() as wallet:
         for i in range(events):
             kind = rng.choice(["sms", "sms", "sms", "apf", "document"])
-            props = {"recipients": rng.randint(1, 5)} if kind == "document" else {}
+            props: dict[str, PropertyValue] = {"recipients": rng.randint(1, 5)} if kind == "document" else {}
             await usage.send(TENANT, kind, 1, site="Insypro", personnel=rng.choice(PERSONNEL), properties=props)
             await asyncio.sleep(0.15)
             if i % 5 == 4:

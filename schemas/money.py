@@ -31,7 +31,8 @@ def to_micros(amount: Decimal) -> int:
 
 
 def from_micros(micros: int) -> Decimal:
-    return (Decimal(micros) / MICROS_PER_CREDIT).quantize(_QUANTUM)
+    result: Decimal = (Decimal(micros) / MICROS_PER_CREDIT).quantize(_QUANTUM)
+    return result
 
 
 def round_credits(amount: Decimal) -> Decimal:

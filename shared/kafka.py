@@ -28,7 +28,7 @@ def security(settings: Settings) -> BaseSecurity | None:
         cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[
             settings.kafka_sasl_mechanism
         ]
-        return cls(  # type: ignore[no-any-return]
+        return cls(
             username=settings.kafka_sasl_username,
             password=settings.kafka_sasl_password.get_secret_value(),
             ssl_context=context,

@@ -10,6 +10,8 @@ from pymongo.write_concern import WriteConcern
 
 from .config import Settings
 
+__all__ = ["AsyncMongoClient", "Document", "in_transaction", "make_client"]
+
 T = TypeVar("T")
 Document = dict[str, Any]
 

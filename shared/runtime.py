@@ -164,7 +164,7 @@ def subscribe_directory(router: Any, worker: Worker, directory: Any, group: str)
     from schemas.tenants import TenantUpserted
     from schemas.topics import TENANTS
 
-    @router.subscriber(
+    @router.subscriber(  # type: ignore[untyped-decorator]
         TENANTS, group_id=f"{group}-directory", auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR
     )
     async def on_tenant(msg: KafkaMessage) -> None:

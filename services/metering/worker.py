@@ -14,7 +14,7 @@ def build_router(worker: Worker, service: MeteringService, directory: TenantDire
     router = KafkaRouter()
     common = {"auto_offset_reset": "earliest", "ack_policy": AckPolicy.NACK_ON_ERROR}
 
-    @router.subscriber(topics.USAGE_EVENTS, group_id=group, **common)  # type: ignore[call-overload]
+    @router.subscriber(topics.USAGE_EVENTS, group_id=group, **common)  # type: ignore[call-overload,untyped-decorator]
     async def on_usage_event(msg: KafkaMessage) -> None:
         outcome = await service.handle(msg.body)
         if outcome.rejection is not None:

@@ -24,7 +24,7 @@ def build_router(
     router = KafkaRouter()
     common = {"auto_offset_reset": "earliest", "ack_policy": AckPolicy.NACK_ON_ERROR}
 
-    @router.subscriber(topics.WALLET_EVENTS, group_id=group, **common)  # type: ignore[call-overload]
+    @router.subscriber(topics.WALLET_EVENTS, group_id=group, **common)  # type: ignore[call-overload,untyped-decorator]
     async def on_wallet_event(msg: KafkaMessage) -> None:
         try:
             event = json.loads(msg.body)

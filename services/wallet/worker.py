@@ -20,7 +20,7 @@ def build_router(worker: Worker, service: WalletService, directory: TenantDirect
     router = KafkaRouter()
     common = {"auto_offset_reset": "earliest", "ack_policy": AckPolicy.NACK_ON_ERROR}
 
-    @router.subscriber(topics.WALLET_COMMANDS, group_id=group, **common)  # type: ignore[call-overload]
+    @router.subscriber(topics.WALLET_COMMANDS, group_id=group, **common)  # type: ignore[call-overload,untyped-decorator]
     async def on_wallet_command(msg: KafkaMessage) -> None:
         try:
             command = COMMAND.validate_json(msg.body)

@@ -48,4 +48,4 @@ class RetryPolicy:
         if now - first_tried >= self.give_up:
             return None
         delay = min(self.ceiling, self.first * (2 ** max(0, attempts - 1)))
-        return now + delay
+        return now + timedelta(seconds=delay.total_seconds())

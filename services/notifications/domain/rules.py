@@ -5,7 +5,7 @@ from typing import Any
 
 from schemas.tenants import TenantUpserted
 
-from .model import Delivery, Notice, Recipient
+from .model import Delivery, Notice, Recipient, Template
 
 
 def notice_for(event: dict[str, Any], tenant_name: str) -> Notice | None:
@@ -14,7 +14,7 @@ def notice_for(event: dict[str, Any], tenant_name: str) -> Notice | None:
     common = {"event_id": event["event_id"], "tenant_id": event["tenant_id"], "tenant_name": tenant_name}
     if kind == "threshold.crossed":
         threshold = Decimal(event["threshold"])
-        template = "depleted" if threshold <= 0 else "low_balance"
+        template: Template = "depleted" if threshold <= 0 else "low_balance"
         return Notice(template=template, balance=Decimal(event["balance"]), threshold=threshold, **common)
     if kind == "threshold.recovered" and Decimal(event["threshold"]) <= 0:
         return Notice(template="recovered", balance=Decimal(event["balance"]), threshold=Decimal(0), **common)

@@ -56,8 +56,9 @@ class MongoWalletStore:
         marker = await self._applied.find_one({"_id": marker_id})
         if marker is None:
             return None
-        status = "duplicate" if marker["fingerprint"] == fingerprint else "conflict"
-        return Applied(status, marker["events"] if status == "duplicate" else [])
+        if marker["fingerprint"] != fingerprint:
+            return Applied("conflict", [])
+        return Applied("duplicate", marker["events"])
 
     async def apply(
         self,
