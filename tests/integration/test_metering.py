@@ -84,3 +84,20 @@ async def test_a_duplicate_is_charged_once_and_a_conflicting_payload_is_dead_let
     async with ops.usage_store() as usage:
         rows = await usage.usage(tenant_id)
     assert {(r["meter"], r["count"], r["credits"]) for r in rows} == {("sms", 1, "0.15"), ("document", 1, "10")}
+
+
+async def test_the_producer_client_keys_by_tenant_and_a_resend_with_its_key_is_charged_once(ops, tenant_id) -> None:
+    from creditflow.client import UsageClient
+
+    await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
+    await ops.top_up(tenant_id, Decimal(1), by=ADMIN)
+
+    async with UsageClient(ops.settings.kafka_bootstrap_servers) as client:
+        event = await client.send(tenant_id, "apf", 1, site="Insypro", personnel="Jean-Luc Lemaire")
+        await client.publish(event)  # the producer retries after a timeout it could not interpret
+
+    async with ops.wallet_store() as store:
+        await eventually(lambda: _balance_is(store, tenant_id, 900_000))
+        [entry, _topup] = await store.ledger(tenant_id)
+    assert (entry.entry_type, entry.site, entry.personnel) == ("apf", "Insypro", "Jean-Luc Lemaire")
+    assert entry.command_id == f"usage:{event.event_id}"
