@@ -8,7 +8,7 @@ from decimal import Decimal
 from email import policy
 from pathlib import Path
 
-from schemas.money import display
+from schemas.money import display, from_micros
 from schemas.usage import PropertyValue
 
 from .client import UsageClient
@@ -18,6 +18,7 @@ TENANT = "demo-insypro"
 ADMINS = ("jean-luc.lemaire@insypro.example", "philippe.lemaire@insypro.example")
 MEMBER = "stagiaire@insypro.example"
 PERSONNEL = ("Jean-Luc Lemaire", "Philippe Lemaire")
+START_BALANCE = Decimal(120)
 
 
 def read_mail(mailbox: Path, seen: set[Path]) -> list[tuple[str, str]]:
@@ -34,8 +35,11 @@ async def run_demo(ops: Ops, mailbox: Path, *, say: object = print, events: int 
     echo = say if callable(say) else print
     await ops.create_tenant(TENANT, name="Insypro", admins=list(ADMINS), members=[MEMBER], language="fr")
     echo(f"tenant {TENANT} (admins: {', '.join(ADMINS)}; member: {MEMBER})")
-    await ops.top_up(TENANT, Decimal(120), by=ADMINS[0])
-    echo(f"{ADMINS[0]} bought 120 credits")
+    async with ops.wallet_store() as wallet:
+        balance = from_micros((await wallet.wallet(TENANT)).balance)
+    if balance < START_BALANCE:  # a second `make up` keeps the data: top up to, not by, 120
+        await ops.top_up(TENANT, START_BALANCE - balance, by=ADMINS[0])
+        echo(f"{ADMINS[0]} bought {(START_BALANCE - balance).normalize():f} credits: balance {START_BALANCE}")
     seen: set[Path] = set(mailbox.glob("*.eml"))  # noqa: ASYNC240 - a local directory listing
     rng = random.Random(7)
     async with UsageClient(ops.settings.kafka_bootstrap_servers or "") as usage, ops.wallet_store() as wallet:
@@ -45,8 +49,8 @@ async def run_demo(ops: Ops, mailbox: Path, *, say: object = print, events: int 
             await usage.send(TENANT, kind, 1, site="Insypro", personnel=rng.choice(PERSONNEL), properties=props)
             await asyncio.sleep(0.15)
             if i % 5 == 4:
-                balance = (await wallet.wallet(TENANT)).balance
-                echo(f"  usage #{i + 1:>3}: balance {display(balance)} credits")
+                micros = (await wallet.wallet(TENANT)).balance
+                echo(f"  usage #{i + 1:>3}: balance {display(micros)} credits")
             for to, subject in read_mail(mailbox, seen):
                 echo(f"  e-mail to {to}: {subject}")
         await asyncio.sleep(2)
