@@ -1,6 +1,7 @@
 from datetime import datetime
 from typing import Protocol
 
+from .domain.model import Delivery
 from .templates import Rendered
 
 
@@ -17,3 +18,23 @@ class Mailer(Protocol):
 
 class Clock(Protocol):
     def __call__(self) -> datetime: ...
+
+
+class NotificationLog(Protocol):
+    """One record per (tenant, event, recipient): the unit of exactly-once delivery."""
+
+    async def add(self, delivery: Delivery, *, at: datetime) -> bool:
+        """Record a delivery to make; False if it is already in the log."""
+        ...
+
+    async def claim_due(self, *, now: datetime, lease_until: datetime) -> Delivery | None:
+        """Take one due delivery, leased until `lease_until` so that no other sender takes it."""
+        ...
+
+    async def attempts(self, delivery_id: str) -> tuple[int, datetime]: ...
+
+    async def mark_sent(self, delivery_id: str, *, subject: str, at: datetime) -> None: ...
+
+    async def mark_retry(self, delivery_id: str, *, error: str, next_attempt_at: datetime) -> None: ...
+
+    async def mark_failed(self, delivery_id: str, *, error: str) -> None: ...

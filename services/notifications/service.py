@@ -9,10 +9,9 @@ import structlog
 
 from shared.directory import TenantDirectory
 
-from .adapters.mongo import MongoNotificationLog
 from .domain.model import Delivery, RetryPolicy
 from .domain.rules import deliveries, notice_for
-from .ports import Clock, Mailer, PermanentFailure
+from .ports import Clock, Mailer, NotificationLog, PermanentFailure
 from .templates import render
 
 log = structlog.get_logger()
@@ -26,7 +25,7 @@ def message_id(delivery_id: str) -> str:
 
 @dataclass
 class NotificationService:
-    log: MongoNotificationLog
+    log: NotificationLog
     directory: TenantDirectory
     mailer: Mailer
     clock: Clock
