@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -139,6 +140,40 @@ def _credits(value: str) -> Decimal:
     return amount
 
 
+def _report(outcome: dict[str, Any] | None) -> None:
+    """Print what the wallet decided; exit 1 if it refused or rejected the command."""
+    assert outcome is not None
+    failed = False
+    for event in outcome["events"]:
+        kind = event["kind"]
+        if kind == "command.refused":
+            typer.echo(f"refused ({event['reason']}): {event['detail']}", err=True)
+            failed = True
+        elif kind == "debit.rejected":
+            typer.echo(f"rejected: {event['reason']} (balance {event['balance']})", err=True)
+            failed = True
+        elif kind == "topup.failed":
+            typer.echo(f"payment {event['payment_id']} failed: {event['reason']}", err=True)
+            failed = True
+        elif kind == "entry.recorded":
+            typer.echo(
+                f"{event['entry_type']} {event['amount']} credits ({event['entry_id']}); "
+                f"balance {event['balance_after']}"
+            )
+        elif kind == "topup.requested":
+            typer.echo(f"payment {event['payment_id']} requested: {event['amount_minor'] / 100:.2f} EUR")
+        elif kind == "settings.changed":
+            typer.echo(f"changed: {', '.join(event['changed'])}")
+        elif kind.startswith("threshold."):
+            typer.echo(f"threshold {event['threshold']} {'crossed' if kind.endswith('crossed') else 'recovered'}")
+    if failed:
+        raise typer.Exit(1)
+
+
+By = Annotated[str | None, typer.Option("--by", help="Who does it (kept in the ledger).")]
+Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the ledger).")]
+
+
 @wallet_app.command("topup")
 def wallet_topup(
     tenant_id: str,
@@ -146,20 +181,164 @@ def wallet_topup(
     by: Annotated[str, typer.Option("--by", help="E-mail of the admin buying the credits.")],
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
-    """Buy credits for a tenant (1 credit = 1 EUR). Only an admin of the tenant may buy."""
+    """Buy credits for a tenant (1 credit = 1 EUR unless the tenant's credit price says otherwise). Only an admin
+    of the tenant may buy; the credits arrive when the payment provider confirms the payment."""
     settings = _settings(state_dir)
-    outcome = _run(_with_ops(settings, lambda ops: ops.top_up(tenant_id, _credits(credits), by=by)))
-    for event in outcome["events"]:
-        if event["kind"] == "command.refused":
-            typer.echo(f"refused: {event['detail']}", err=True)
-            raise typer.Exit(1)
-        if event["kind"] == "entry.recorded":
-            typer.echo(f"{event['amount']} credits added; balance {event['balance_after']} credits")
+    _report(_run(_with_ops(settings, lambda ops: ops.top_up(tenant_id, _credits(credits), by=by))))
+
+
+@wallet_app.command("grant")
+def wallet_grant(
+    tenant_id: str,
+    credits: str,
+    kind: Annotated[str, typer.Option("--kind", help="promotional, allowance or purchased")] = "promotional",
+    expires: Annotated[str | None, typer.Option("--expires", help="ISO date-time (UTC if no offset)")] = None,
+    priority: Annotated[int | None, typer.Option("--priority", help="Lower is drawn first.")] = None,
+    reason: Reason = "granted by an operator",
+    by: By = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Give credits (promotional and allowance credits must expire)."""
+    settings = _settings(state_dir)
+    expires_at = _when(expires) if expires else None
+    _report(
+        _run(
+            _with_ops(
+                settings,
+                lambda ops: ops.grant(
+                    tenant_id,
+                    _credits(credits),
+                    kind=kind,
+                    expires_at=expires_at,
+                    priority=priority,
+                    source=reason,
+                    by=by,
+                ),
+            )
+        )
+    )
+
+
+@wallet_app.command("void")
+def wallet_void(
+    tenant_id: str, entry_id: str, reason: Reason, by: By = None, state_dir: StateDir = DEFAULT_STATE_DIR
+) -> None:
+    """Cancel a ledger entry: a debit's credits go back where they came from; a credit's remainder is removed."""
+    settings = _settings(state_dir)
+    _report(_run(_with_ops(settings, lambda ops: ops.void(tenant_id, entry_id, reason=reason, by=by))))
+
+
+@wallet_app.command("refund")
+def wallet_refund(
+    tenant_id: str, entry_id: str, credits: str, reason: Reason, by: By = None, state_dir: StateDir = DEFAULT_STATE_DIR
+) -> None:
+    """Give back part or all of a debit."""
+    settings = _settings(state_dir)
+    _report(
+        _run(_with_ops(settings, lambda ops: ops.refund(tenant_id, entry_id, _credits(credits), reason=reason, by=by)))
+    )
+
+
+@wallet_app.command("adjust")
+def wallet_adjust(
+    tenant_id: str,
+    credits: Annotated[str, typer.Argument(help="Signed amount, e.g. 5 or -2.5")],
+    reason: Reason,
+    by: By = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """An operator's correction, positive or negative."""
+    settings = _settings(state_dir)
+    amount = _credits(credits.lstrip("-")) * (-1 if credits.startswith("-") else 1)
+    _report(_run(_with_ops(settings, lambda ops: ops.adjust(tenant_id, amount, reason=reason, by=by))))
+
+
+@wallet_app.command("policy")
+def wallet_policy(
+    tenant_id: str,
+    policy: Annotated[str, typer.Argument(help="hard or overdraft")],
+    limit: Annotated[str, typer.Option("--limit", help="Overdraft limit in credits.")] = "0",
+    by: By = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Zero-balance policy: `hard` refuses debits that do not fit; `overdraft` allows down to -limit."""
+    if policy not in ("hard", "overdraft"):
+        raise typer.BadParameter("policy must be hard or overdraft")
+    settings = _settings(state_dir)
+    overdraft_limit = Decimal(limit) if policy == "overdraft" else None
+    _report(
+        _run(
+            _with_ops(
+                settings, lambda ops: ops.configure(tenant_id, policy=policy, overdraft_limit=overdraft_limit, by=by)
+            )
+        )
+    )
+
+
+@wallet_app.command("thresholds")
+def wallet_thresholds(
+    tenant_id: str,
+    thresholds: Annotated[list[str], typer.Argument(help="Balances that alert admins when crossed, e.g. 100 0")],
+    by: By = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Set the alert thresholds (default 100 and 0)."""
+    settings = _settings(state_dir)
+    values = [Decimal(t) for t in thresholds]
+    _report(_run(_with_ops(settings, lambda ops: ops.configure(tenant_id, thresholds=values, by=by))))
+
+
+@wallet_app.command("auto-recharge")
+def wallet_auto_recharge(
+    tenant_id: str,
+    below: Annotated[str | None, typer.Option("--below", help="Recharge when the balance falls below this.")] = None,
+    buy: Annotated[str | None, typer.Option("--buy", help="Buy this many credits each time.")] = None,
+    up_to: Annotated[str | None, typer.Option("--up-to", help="Or: top up to this balance.")] = None,
+    monthly_cap: Annotated[str | None, typer.Option("--monthly-cap", help="Most credits per month.")] = None,
+    max_failures: Annotated[int, typer.Option("--max-failures", help="Disable after N failed payments.")] = 3,
+    off: Annotated[bool, typer.Option("--off", help="Disable automatic recharge.")] = False,
+    by: By = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Automatic recharge: buy credits when the balance falls below a trigger (one payment in flight at most)."""
+    from schemas.wallet import AutoRechargeRule
+
+    settings = _settings(state_dir)
+    if off:
+        changes: dict[str, Any] = {"disable_auto_recharge": True}
+    else:
+        if below is None or monthly_cap is None or (buy is None) == (up_to is None):
+            raise typer.BadParameter("give --below, --monthly-cap and one of --buy or --up-to (or --off)")
+        rule = AutoRechargeRule(
+            trigger=Decimal(below),
+            mode="fixed" if buy else "target",
+            amount=Decimal(buy or up_to or 0),
+            monthly_cap=Decimal(monthly_cap),
+            max_failures=max_failures,
+        )
+        changes = {"auto_recharge": rule}
+    _report(_run(_with_ops(settings, lambda ops: ops.configure(tenant_id, by=by, **changes))))
+
+
+@wallet_app.command("payment-method")
+def wallet_payment_method(tenant_id: str, method: str, by: By = None, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """The tenant's payment method at the provider (sandbox: pm_card_chargeDeclined is declined)."""
+    settings = _settings(state_dir)
+    _report(_run(_with_ops(settings, lambda ops: ops.configure(tenant_id, payment_method=method, by=by))))
+
+
+@wallet_app.command("credit-price")
+def wallet_credit_price(tenant_id: str, eur: str, by: By = None, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """Euros per credit for this tenant's purchases (default 1)."""
+    settings = _settings(state_dir)
+    _report(_run(_with_ops(settings, lambda ops: ops.configure(tenant_id, credit_price=Decimal(eur), by=by))))
 
 
 @wallet_app.command("balance")
 def wallet_balance(tenant_id: str, as_json: JsonFlag = False, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
-    """The tenant's current balance."""
+    """The tenant's balance, per bucket with expiries, and its wallet settings."""
+    from services.wallet.domain.model import draw_order
+
     settings = _settings(state_dir)
 
     async def read(ops: Ops) -> Any:
@@ -167,10 +346,54 @@ def wallet_balance(tenant_id: str, as_json: JsonFlag = False, state_dir: StateDi
             return await store.wallet(tenant_id)
 
     wallet = _run(_with_ops(settings, read))
+    buckets = [
+        {
+            "bucket_id": b.bucket_id,
+            "kind": b.kind,
+            "remaining": display(b.remaining),
+            "priority": b.priority,
+            "expires_at": b.expires_at.isoformat() if b.expires_at else None,
+        }
+        for b in sorted(wallet.buckets, key=draw_order)
+    ]
+    rule = wallet.auto_recharge
+    view = {
+        "tenant_id": tenant_id,
+        "balance": display(wallet.balance),
+        "version": wallet.version,
+        "policy": wallet.policy.kind,
+        "floor": display(wallet.policy.floor),
+        "thresholds": [display(t) for t in wallet.thresholds],
+        "buckets": buckets,
+        "pending_payments": [p.payment_id for p in wallet.pending],
+        "auto_recharge": None
+        if rule is None
+        else {
+            "enabled": rule.enabled,
+            "below": display(rule.trigger),
+            "mode": rule.mode,
+            "amount": display(rule.amount),
+            "monthly_cap": display(rule.monthly_cap),
+            "consecutive_failures": wallet.recharge_failures,
+        },
+    }
     if as_json:
-        typer.echo(json.dumps({"tenant_id": tenant_id, "balance": display(wallet.balance), "version": wallet.version}))
-    else:
-        typer.echo(f"{tenant_id}: {display(wallet.balance)} credits")
+        typer.echo(json.dumps(view, indent=2))
+        return
+    typer.echo(f"{tenant_id}: {display(wallet.balance)} credits ({wallet.policy.kind} policy, floor {view['floor']})")
+    for b in buckets:
+        expiry = f"expires {b['expires_at']}" if b["expires_at"] else "no expiry"
+        typer.echo(f"  {b['kind']:<12} {b['remaining']:>12}  {expiry}  ({b['bucket_id']})")
+    if rule is not None:
+        typer.echo(f"  auto-recharge: {view['auto_recharge']}")
+
+
+def _when(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not an ISO date or date-time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @wallet_app.command("ledger")
@@ -180,14 +403,28 @@ def wallet_ledger(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     page: Annotated[int, typer.Option(min=1)] = 1,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV export.")] = False,
+    since: Annotated[str | None, typer.Option("--since", help="From this date-time (inclusive).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Before this date-time.")] = None,
+    entry_type: Annotated[str | None, typer.Option("--type", help="e.g. sms, topup, expiry")] = None,
+    site: Annotated[str | None, typer.Option("--site")] = None,
+    personnel: Annotated[str | None, typer.Option("--personnel")] = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
     """Ledger entries, newest first: Datetime, Site, Personnel, Type, Value, Balance."""
+    from services.wallet.ports import LedgerQuery
+
     settings = _settings(state_dir)
+    query = LedgerQuery(
+        since=_when(since) if since else None,
+        until=_when(until) if until else None,
+        entry_type=entry_type,
+        site=site,
+        personnel=personnel,
+    )
 
     async def read(ops: Ops) -> Any:
         async with ops.wallet_store() as store:
-            return await store.ledger(tenant_id, limit=limit, skip=(page - 1) * limit)
+            return await store.ledger(tenant_id, limit=limit, skip=(page - 1) * limit, query=query)
 
     entries = _run(_with_ops(settings, read))
     rows = [
@@ -199,6 +436,8 @@ def wallet_ledger(
             "value": display(e.amount),
             "balance_after": display(e.balance_after),
             "entry_id": e.entry_id,
+            "buckets": " ".join(f"{m.bucket_id}:{display(m.amount)}" for m in e.movements),
+            "reference": e.reference or "",
         }
         for e in entries
     ]
@@ -215,6 +454,28 @@ def wallet_ledger(
                 f"{e.occurred_at:%d-%m-%Y %H:%M} {e.site or '':<12.12} {e.personnel or '':<20.20} "
                 f"{e.entry_type:<16.16} {display(e.amount):>10} {display(e.balance_after):>10}"
             )
+
+
+@app.command("reconcile")
+def reconcile(
+    tenant_id: Annotated[str | None, typer.Argument(help="One tenant; all tenants if left out.")] = None,
+    as_json: JsonFlag = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Check that balance == sum of ledger entries == sum of buckets and no balance is below its policy floor.
+    Exits 1 with a report if any tenant does not reconcile."""
+    settings = _settings(state_dir)
+    report = _run(_with_ops(settings, lambda ops: ops.reconcile(tenant_id)))
+    broken = {t: p for t, p in report.items() if p}
+    if as_json:
+        typer.echo(json.dumps({"tenants": len(report), "problems": broken}, indent=2))
+    else:
+        for tenant, found in broken.items():
+            for problem in found:
+                typer.echo(f"{tenant}: {problem}")
+        typer.echo(f"{len(report)} tenants checked, {len(broken)} with problems")
+    if broken:
+        raise typer.Exit(1)
 
 
 @app.command("usage")

@@ -18,11 +18,13 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from schemas import topics
+from schemas import wallet as wire
+from schemas.common import WireModel
 from schemas.tenants import Language, Member, TenantUpserted
-from schemas.wallet import TopUp
 from services.metering.adapters.mongo import MongoUsageStore
 from services.notifications.adapters.mongo import MongoNotificationLog
 from services.wallet.adapters.mongo import MongoWalletStore
+from services.wallet.domain.reconcile import problems
 from shared.config import Settings
 from shared.directory import TenantDirectory
 from shared.kafka import admin_kwargs
@@ -84,20 +86,84 @@ class Ops:
         finally:
             await client.close()
 
+    def _base(self, tenant_id: str, prefix: str, command_id: str | None) -> dict[str, Any]:
+        return {
+            "command_id": command_id or f"{prefix}:{uuid.uuid4()}",
+            "tenant_id": tenant_id,
+            "issued_at": datetime.now(UTC),
+        }
+
+    async def send(self, command: WireModel, *, wait: float = 30.0) -> dict[str, Any] | None:
+        """Publish a wallet command; with `wait`, return what the wallet decided (its events)."""
+        tenant_id, command_id = command.tenant_id, command.command_id  # type: ignore[attr-defined]
+        await self.publish(topics.WALLET_COMMANDS, tenant_id, command.model_dump(mode="json"))
+        return await self.command_outcome(tenant_id, command_id, timeout=wait) if wait else None
+
     async def top_up(
         self, tenant_id: str, credits: Decimal, *, by: str, command_id: str | None = None, wait: float = 30.0
     ) -> dict[str, Any] | None:
-        command = TopUp(
-            command_id=command_id or f"topup:{uuid.uuid4()}",
-            tenant_id=tenant_id,
-            issued_at=datetime.now(UTC),
-            credits=credits,
-            requested_by=by,
+        """Buy credits: the wallet asks the payment provider, and credits them when the payment succeeds.
+        With `wait`, returns the events of the request and of the payment outcome."""
+        command = wire.TopUp(**self._base(tenant_id, "topup", command_id), credits=credits, requested_by=by)
+        outcome = await self.send(command, wait=wait)
+        if outcome is None:
+            return None
+        for event in list(outcome["events"]):
+            if event["kind"] == "topup.requested":
+                paid = await self.command_outcome(tenant_id, f"payment:{event['payment_id']}", timeout=wait)
+                outcome["events"] += paid["events"]
+        return outcome
+
+    async def grant(
+        self,
+        tenant_id: str,
+        credits: Decimal,
+        *,
+        kind: str,
+        expires_at: datetime | None = None,
+        priority: int | None = None,
+        source: str = "granted by an operator",
+        by: str | None = None,
+        command_id: str | None = None,
+        wait: float = 30.0,
+    ) -> dict[str, Any] | None:
+        command = wire.Grant(
+            **self._base(tenant_id, "grant", command_id),
+            amount=credits,
+            grant_kind=kind,
+            expires_at=expires_at,
+            priority=priority,
+            source=source,
+            granted_by=by,
         )
-        await self.publish(topics.WALLET_COMMANDS, tenant_id, command.model_dump(mode="json"))
-        return await self.command_outcome(tenant_id, command.command_id, timeout=wait) if wait else None
+        return await self.send(command, wait=wait)
+
+    async def configure(
+        self, tenant_id: str, *, command_id: str | None = None, wait: float = 30.0, **settings: Any
+    ) -> dict[str, Any] | None:
+        return await self.send(wire.Configure(**self._base(tenant_id, "configure", command_id), **settings), wait=wait)
+
+    async def void(self, tenant_id: str, entry_id: str, *, reason: str, by: str | None = None) -> dict[str, Any] | None:
+        return await self.send(
+            wire.Void(**self._base(tenant_id, "void", None), entry_id=entry_id, reason=reason, by=by)
+        )
+
+    async def refund(
+        self, tenant_id: str, entry_id: str, credits: Decimal, *, reason: str, by: str | None = None
+    ) -> dict[str, Any] | None:
+        command = wire.Refund(
+            **self._base(tenant_id, "refund", None), entry_id=entry_id, amount=credits, reason=reason, by=by
+        )
+        return await self.send(command)
+
+    async def adjust(
+        self, tenant_id: str, credits: Decimal, *, reason: str, by: str | None = None
+    ) -> dict[str, Any] | None:
+        command = wire.Adjustment(**self._base(tenant_id, "adjustment", None), amount=credits, reason=reason, by=by)
+        return await self.send(command)
 
     async def command_outcome(self, tenant_id: str, command_id: str, *, timeout: float) -> dict[str, Any]:
+        """The wallet events a command produced, once the wallet has applied it."""
         client = self._client()
         try:
             applied = client[self.settings.database_name("wallet")]["applied_commands"]
@@ -105,11 +171,22 @@ class Ops:
             while time.monotonic() < deadline:
                 marker = await applied.find_one({"_id": f"{tenant_id}|{command_id}"})
                 if marker is not None:
-                    return {"command_id": command_id, "events": marker["events"]}
+                    events = [m["event"] for m in marker["events"] if m["topic"] == topics.WALLET_EVENTS]
+                    return {"command_id": command_id, "events": events}
                 await asyncio.sleep(0.1)
             raise TimeoutError(f"the wallet has not applied {command_id} within {timeout}s")
         finally:
             await client.close()
+
+    async def reconcile(self, tenant_id: str | None = None) -> dict[str, list[str]]:
+        """Every tenant's (or one tenant's) invariant problems: balance == entries == buckets, floor held."""
+        async with self.wallet_store() as store:
+            tenant_ids = [tenant_id] if tenant_id else await store.tenant_ids()
+            report: dict[str, list[str]] = {}
+            for tenant in tenant_ids:
+                wallet = await store.wallet(tenant)
+                report[tenant] = problems(wallet, *await store.sum_of_entries(tenant))
+            return report
 
     @asynccontextmanager
     async def wallet_store(self) -> AsyncIterator[MongoWalletStore]:

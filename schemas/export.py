@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from .deadletter import DeadLetter
+from .payments import PaymentEvent, PaymentRequested
 from .tenants import TenantUpserted
 from .usage import UsageEvent
 from .wallet import SpendState, WalletCommand, WalletEvent
@@ -20,6 +21,8 @@ SCHEMAS: dict[str, Any] = {
     "wallet-event.v1": WalletEvent,
     "spend-state.v1": SpendState,
     "dead-letter.v1": DeadLetter,
+    "payment-requested.v1": PaymentRequested,
+    "payment-event.v1": PaymentEvent,
 }
 
 

@@ -8,6 +8,9 @@ WALLET_COMMANDS = "wallet.commands"
 WALLET_EVENTS = "wallet.events"
 WALLET_SPEND_STATE = "wallet.spend-state"
 WALLET_DLQ = "wallet.dlq"
+PAYMENTS_REQUESTS = "payments.requests"
+PAYMENTS_EVENTS = "payments.events"
+PAYMENTS_DLQ = "payments.dlq"
 TENANTS = "tenants"
 NOTIFICATIONS_DLQ = "notifications.dlq"
 
@@ -28,6 +31,9 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(WALLET_EVENTS, DEFAULT_PARTITIONS),
     TopicSpec(WALLET_SPEND_STATE, DEFAULT_PARTITIONS, compacted=True),
     TopicSpec(WALLET_DLQ, DEFAULT_PARTITIONS),
+    TopicSpec(PAYMENTS_REQUESTS, DEFAULT_PARTITIONS),
+    TopicSpec(PAYMENTS_EVENTS, DEFAULT_PARTITIONS),
+    TopicSpec(PAYMENTS_DLQ, DEFAULT_PARTITIONS),
     TopicSpec(TENANTS, DEFAULT_PARTITIONS, compacted=True),
     TopicSpec(NOTIFICATIONS_DLQ, DEFAULT_PARTITIONS),
 )

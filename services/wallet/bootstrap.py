@@ -1,5 +1,7 @@
 """Composition root of the wallet worker."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -15,7 +17,7 @@ from shared.runtime import MessageContext, Worker
 from .adapters.mongo import MongoWalletStore
 from .config import WalletSettings
 from .service import WalletService
-from .worker import build_router
+from .worker import build_router, expiry_sweeper
 
 SERVICE = "wallet"
 
@@ -39,7 +41,11 @@ def bootstrap(settings: WalletSettings | None = None) -> FastStream:
     async def lifespan() -> AsyncIterator[None]:
         await store.create_indexes()
         await worker.start_health()
+        sweeper = asyncio.create_task(expiry_sweeper(worker, store, settings.expiry_sweep_seconds))
         yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await worker.close()
 
     return FastStream(broker, lifespan=lifespan)

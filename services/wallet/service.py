@@ -1,29 +1,115 @@
-"""Wallet use cases: turn a wire command into a pure decision, apply it exactly once, return wire events."""
+"""Wallet use cases: turn a wire command into a domain request, decide, apply exactly once, return wire events."""
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from schemas import payments, topics
 from schemas import wallet as wire
 from schemas.money import from_micros, to_micros
-from shared.directory import TenantDirectory
 from shared.idempotency import fingerprint
 
 from .domain import events as ev
-from .domain import rules
-from .domain.model import DebitRequest, TopUpRequest, Wallet
-from .ports import Applied, Clock, WalletStore
+from .domain import model as m
+from .domain.rules import Outcome, decide
+from .ports import Admins, Applied, Clock, WalletStore
+
+Published = dict[str, Any]
+"""One message to publish: {"topic": ..., "event": <json payload>}."""
 
 
-def to_wire(tenant_id: str, at: datetime, wallet: Wallet, events: list[ev.Event]) -> list[dict[str, Any]]:
+def credit_price_micros(price: Decimal) -> int:
+    return int(price * m.MICRO_EUR)
+
+
+def to_request(command: Any) -> m.Request:
+    """The domain request a wire command asks for. Amounts become integer micro-credits here, exactly."""
+    match command:
+        case wire.Debit():
+            return m.DebitRequest(
+                command.command_id,
+                to_micros(command.amount),
+                command.entry_type,
+                command.occurred_at,
+                command.source,
+                command.site,
+                command.personnel,
+            )
+        case wire.Fee():
+            return m.DebitRequest(
+                command.command_id,
+                to_micros(command.amount),
+                f"monthly_fee:{command.app}",
+                command.occurred_at,
+                command.source,
+                command.site,
+                command.personnel,
+            )
+        case wire.Grant():
+            return m.GrantRequest(
+                command.command_id,
+                to_micros(command.amount),
+                command.grant_kind,
+                command.source,
+                command.priority,
+                command.expires_at,
+                command.granted_by,
+            )
+        case wire.TopUp():
+            return m.PurchaseRequest(command.command_id, to_micros(command.credits), command.requested_by)
+        case wire.Void():
+            return m.VoidRequest(command.command_id, command.entry_id, command.reason, command.by)
+        case wire.Refund():
+            return m.RefundRequest(
+                command.command_id, command.entry_id, to_micros(command.amount), command.reason, command.by
+            )
+        case wire.Adjustment():
+            return m.AdjustmentRequest(command.command_id, to_micros(command.amount), command.reason, command.by)
+        case wire.Expire():
+            return m.ExpireRequest(command.command_id)
+        case wire.Configure():
+            return _configure_request(command)
+        case payments.PaymentSucceeded():
+            return m.PaymentOutcome(command.payment_id, succeeded=True)
+        case payments.PaymentFailed():
+            return m.PaymentOutcome(command.payment_id, succeeded=False, reason=command.reason)
+    raise TypeError(f"not a wallet command: {type(command).__name__}")
+
+
+def _configure_request(command: wire.Configure) -> m.ConfigureRequest:
+    changes: dict[str, Any] = {}
+    if command.policy is not None or command.overdraft_limit is not None:
+        kind = command.policy or ("overdraft" if command.overdraft_limit else "hard")
+        changes["policy"] = m.Policy(
+            kind, to_micros(command.overdraft_limit or Decimal(0)) if kind == "overdraft" else 0
+        )
+    if command.thresholds is not None:
+        changes["thresholds"] = tuple(to_micros(t) for t in command.thresholds)
+    if command.disable_auto_recharge:
+        changes["auto_recharge"] = None
+    elif (rule := command.auto_recharge) is not None:
+        changes["auto_recharge"] = m.AutoRecharge(
+            to_micros(rule.trigger), rule.mode, to_micros(rule.amount), to_micros(rule.monthly_cap), rule.max_failures
+        )
+    if command.credit_price is not None:
+        changes["credit_price"] = credit_price_micros(command.credit_price)
+    if command.payment_method is not None:
+        changes["payment_method"] = command.payment_method
+    return m.ConfigureRequest(command.command_id, by=command.by, **changes)
+
+
+def to_wire(tenant_id: str, at: datetime, outcome: Outcome) -> list[Published]:
     """Wire events with ids derived from the ledger entry or command id, so a replay repeats them exactly."""
-    out: list[
-        wire.EntryRecorded | wire.DebitRejected | wire.CommandRefused | wire.ThresholdCrossed | wire.ThresholdRecovered
-    ] = []
-    for event in events:
+    out: list[Published] = []
+
+    def emit(event: Any, topic: str = topics.WALLET_EVENTS) -> None:
+        out.append({"topic": topic, "event": event.model_dump(mode="json")})
+
+    for event in outcome.events:
         match event:
             case ev.EntryRecorded(entry=entry):
-                out.append(
+                emit(
                     wire.EntryRecorded(
                         event_id=entry.entry_id,
                         tenant_id=tenant_id,
@@ -33,10 +119,17 @@ def to_wire(tenant_id: str, at: datetime, wallet: Wallet, events: list[ev.Event]
                         amount=from_micros(entry.amount),
                         balance_after=from_micros(entry.balance_after),
                         command_id=entry.command_id,
+                        site=entry.site,
+                        personnel=entry.personnel,
+                        reference=entry.reference,
+                        movements=[
+                            wire.Movement(bucket_id=mv.bucket_id, amount=from_micros(mv.amount))
+                            for mv in entry.movements
+                        ],
                     )
                 )
             case ev.DebitRejected():
-                out.append(
+                emit(
                     wire.DebitRejected(
                         event_id=f"rejected:{tenant_id}:{event.command_id}",
                         tenant_id=tenant_id,
@@ -48,7 +141,7 @@ def to_wire(tenant_id: str, at: datetime, wallet: Wallet, events: list[ev.Event]
                     )
                 )
             case ev.CommandRefused():
-                out.append(
+                emit(
                     wire.CommandRefused(
                         event_id=f"refused:{tenant_id}:{event.command_id}",
                         tenant_id=tenant_id,
@@ -59,7 +152,7 @@ def to_wire(tenant_id: str, at: datetime, wallet: Wallet, events: list[ev.Event]
                     )
                 )
             case ev.ThresholdCrossed():
-                out.append(
+                emit(
                     wire.ThresholdCrossed(
                         event_id=f"{event.entry_id}:threshold:{event.threshold}:down",
                         tenant_id=tenant_id,
@@ -69,7 +162,7 @@ def to_wire(tenant_id: str, at: datetime, wallet: Wallet, events: list[ev.Event]
                     )
                 )
             case ev.ThresholdRecovered():
-                out.append(
+                emit(
                     wire.ThresholdRecovered(
                         event_id=f"{event.entry_id}:threshold:{event.threshold}:up",
                         tenant_id=tenant_id,
@@ -78,48 +171,103 @@ def to_wire(tenant_id: str, at: datetime, wallet: Wallet, events: list[ev.Event]
                         balance=from_micros(event.balance),
                     )
                 )
-    return [e.model_dump(mode="json") for e in out]
+            case ev.PaymentRequested():
+                emit(
+                    payments.PaymentRequested(
+                        payment_id=event.payment_id,
+                        tenant_id=tenant_id,
+                        amount_minor=event.amount_minor,
+                        credits=from_micros(event.credits),
+                        purpose=event.purpose,
+                        requested_by=event.requested_by,
+                        payment_method=event.payment_method,
+                        requested_at=at,
+                    ),
+                    topics.PAYMENTS_REQUESTS,
+                )
+                emit(
+                    wire.TopUpRequested(
+                        event_id=f"requested:{event.payment_id}",
+                        tenant_id=tenant_id,
+                        occurred_at=at,
+                        payment_id=event.payment_id,
+                        credits=from_micros(event.credits),
+                        amount_minor=event.amount_minor,
+                        purpose=event.purpose,
+                        requested_by=event.requested_by,
+                    )
+                )
+            case ev.PaymentFailed():
+                emit(
+                    wire.TopUpFailed(
+                        event_id=f"failed:{event.payment_id}",
+                        tenant_id=tenant_id,
+                        occurred_at=at,
+                        payment_id=event.payment_id,
+                        credits=from_micros(event.credits),
+                        purpose=event.purpose,
+                        reason=event.reason,
+                        consecutive_failures=event.consecutive_failures,
+                        auto_recharge_disabled=event.auto_recharge_disabled,
+                    )
+                )
+            case ev.SettingsChanged():
+                emit(
+                    wire.SettingsChanged(
+                        event_id=f"settings:{tenant_id}:{event.command_id}",
+                        tenant_id=tenant_id,
+                        occurred_at=at,
+                        command_id=event.command_id,
+                        changed=list(event.changed),
+                        by=event.by,
+                    )
+                )
+    return out
+
+
+WalletInput = (
+    wire.Debit
+    | wire.Fee
+    | wire.Grant
+    | wire.TopUp
+    | wire.Void
+    | wire.Refund
+    | wire.Adjustment
+    | wire.Expire
+    | wire.Configure
+    | payments.PaymentSucceeded
+    | payments.PaymentFailed
+)
 
 
 @dataclass
 class WalletService:
     store: WalletStore
-    directory: TenantDirectory
+    directory: Admins
     clock: Clock
 
-    async def handle(self, command: wire.Debit | wire.TopUp) -> Applied:
+    async def handle(self, command: WalletInput) -> Applied:
         at = self.clock()
         tenant_id = command.tenant_id
-        if isinstance(command, wire.Debit):
-            request = DebitRequest(
-                command_id=command.command_id,
-                amount=to_micros(command.amount),
-                entry_type=command.entry_type,
-                occurred_at=command.occurred_at,
-                source=command.source,
-                site=command.site,
-                personnel=command.personnel,
-            )
-
-            def decide(wallet: Wallet) -> tuple[Wallet, list[ev.Event]]:
-                return rules.debit(wallet, request, at=at)
-        else:
-            admins = await self.directory.admins(tenant_id)
-            topup = TopUpRequest(command.command_id, to_micros(command.credits), command.requested_by)
-
-            def decide(wallet: Wallet) -> tuple[Wallet, list[ev.Event]]:
-                return rules.top_up(wallet, topup, admins=admins, at=at)
-
+        request = to_request(command)
+        admins = await self.directory.admins(tenant_id) if isinstance(request, m.PurchaseRequest) else None
+        target = request.target_entry_id if isinstance(request, m.VoidRequest | m.RefundRequest) else None
+        exclude = (
+            {"issued_at"}
+            if not isinstance(command, payments.PaymentSucceeded | payments.PaymentFailed)
+            else {"occurred_at"}
+        )
         return await self.store.apply(
             tenant_id,
-            command.command_id,
-            fingerprint(command.model_dump(mode="json", exclude={"issued_at"})),
-            decide,
-            lambda wallet, events: to_wire(tenant_id, at, wallet, events),
+            request.command_id,
+            fingerprint(command.model_dump(mode="json", exclude=exclude)),
+            lambda wallet, entry: decide(wallet, request, at=at, admins=admins, target=entry),
+            lambda outcome: to_wire(tenant_id, at, outcome),
             at=at,
+            target_entry_id=target,
         )
 
-    def spend_state(self, wallet: Wallet, at: datetime) -> wire.SpendState:
+    def spend_state(self, wallet: m.Wallet, at: datetime) -> wire.SpendState:
         return wire.SpendState(
             tenant_id=wallet.tenant_id,
             can_spend=wallet.balance > wallet.policy.floor,

@@ -39,7 +39,7 @@ async def test_a_command_delivered_three_times_is_applied_once(ops, producer, te
     async with ops.wallet_store() as store:
         assert (await store.wallet(tenant_id)).balance == 9_700_000
         assert len(await store.ledger(tenant_id)) == 3
-        assert await store.sum_of_entries(tenant_id) == 9_700_000
+        assert await store.sum_of_entries(tenant_id) == (9_700_000, 3)
 
 
 async def test_the_same_command_id_with_another_payload_is_a_conflict_on_the_dead_letter_topic(

@@ -1,7 +1,7 @@
 """The wallet's MongoDB collections: wallets, ledger entries and applied-command markers."""
 
-from dataclasses import asdict
 from datetime import datetime
+from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -10,31 +10,34 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.idempotency import is_duplicate_key
 from shared.mongo import AsyncMongoClient, Document, in_transaction
 
-from ..domain.events import EntryRecorded
-from ..domain.model import LedgerEntry, Policy, Wallet
-from ..ports import Applied, Decision, WireEvents
+from ..domain.model import LedgerEntry, Wallet
+from ..ports import Applied, Decision, LedgerQuery, WireEvents
+from .codec import entry_from_doc, entry_to_doc, wallet_from_doc, wallet_to_doc
 
 
 class VersionConflict(Exception):
     """Another worker changed the wallet between our read and our write: retry the command."""
 
 
-def _wallet_from(doc: Document | None, tenant_id: str) -> Wallet:
-    if doc is None:
-        return Wallet(tenant_id=tenant_id)
-    policy = doc.get("policy") or {}
-    return Wallet(
-        tenant_id=tenant_id,
-        balance=doc["balance"],
-        version=doc["version"],
-        policy=Policy(kind=policy.get("kind", "hard"), overdraft_limit=policy.get("overdraft_limit", 0)),
-        thresholds=tuple(doc.get("thresholds", Wallet(tenant_id).thresholds)),
-    )
-
-
-def _entry_from(doc: Document) -> LedgerEntry:
-    fields = {k: v for k, v in doc.items() if k != "_id"}
-    return LedgerEntry(entry_id=doc["_id"], **fields)
+def ledger_filter(tenant_id: str, query: LedgerQuery | None) -> Document:
+    """Every read is scoped by tenant first; the filters only narrow it."""
+    found: Document = {"tenant_id": tenant_id}
+    if query is None:
+        return found
+    when: Document = {}
+    if query.since is not None:
+        when["$gte"] = query.since
+    if query.until is not None:
+        when["$lt"] = query.until
+    if when:
+        found["occurred_at"] = when
+    if query.entry_type is not None:
+        found["entry_type"] = query.entry_type
+    if query.site is not None:
+        found["site"] = query.site
+    if query.personnel is not None:
+        found["personnel"] = query.personnel
+    return found
 
 
 class MongoWalletStore:
@@ -46,7 +49,9 @@ class MongoWalletStore:
 
     async def create_indexes(self) -> None:
         await self._ledger.create_index([("tenant_id", ASCENDING), ("recorded_at", DESCENDING)])
+        await self._ledger.create_index([("tenant_id", ASCENDING), ("occurred_at", DESCENDING)])
         await self._applied.create_index([("tenant_id", ASCENDING)])
+        await self._wallets.create_index([("buckets.expires_at", ASCENDING)])
 
     @staticmethod
     def _marker_id(tenant_id: str, command_id: str) -> str:
@@ -69,15 +74,20 @@ class MongoWalletStore:
         to_wire: WireEvents,
         *,
         at: datetime,
+        target_entry_id: str | None = None,
     ) -> Applied:
         marker_id = self._marker_id(tenant_id, command_id)
         if (seen := await self._already(marker_id, fingerprint)) is not None:
             return seen
 
         async def work(session: AsyncClientSession) -> Applied:
-            current = _wallet_from(await self._wallets.find_one({"_id": tenant_id}, session=session), tenant_id)
-            updated, events = decide(current)
-            wire = to_wire(updated, events)
+            current = wallet_from_doc(await self._wallets.find_one({"_id": tenant_id}, session=session), tenant_id)
+            target = None
+            if target_entry_id is not None:
+                found = await self._ledger.find_one({"_id": target_entry_id, "tenant_id": tenant_id}, session=session)
+                target = entry_from_doc(found) if found else None
+            outcome = decide(current, target)
+            wire = to_wire(outcome)
             await self._applied.insert_one(
                 {
                     "_id": marker_id,
@@ -89,19 +99,23 @@ class MongoWalletStore:
                 },
                 session=session,
             )
-            entries = [asdict(e.entry) for e in events if isinstance(e, EntryRecorded)]
-            if entries:
-                await self._ledger.insert_many([{"_id": e.pop("entry_id"), **e} for e in entries], session=session)
-            if updated.version != current.version:
-                result = await self._wallets.update_one(
-                    {"_id": tenant_id, "version": current.version},
-                    {"$set": {"balance": updated.balance, "version": updated.version}},
-                    upsert=current.version == 0,
-                    session=session,
-                )
-                if result.matched_count == 0 and result.upserted_id is None:
-                    raise VersionConflict(tenant_id)
-            return Applied("applied", wire, updated)
+            if entries := outcome.entries:
+                await self._ledger.insert_many([entry_to_doc(e) for e in entries], session=session)
+            for mark in outcome.marks:
+                update: dict[str, Any] = {"$inc": {"reversed_amount": mark.reversed_delta}}
+                if mark.voided_by is not None:
+                    update["$set"] = {"voided_by": mark.voided_by}
+                await self._ledger.update_one({"_id": mark.entry_id, "tenant_id": tenant_id}, update, session=session)
+            if outcome.wallet.version != current.version:
+                if current.version == 0:
+                    await self._wallets.insert_one(wallet_to_doc(outcome.wallet), session=session)
+                else:
+                    result = await self._wallets.replace_one(
+                        {"_id": tenant_id, "version": current.version}, wallet_to_doc(outcome.wallet), session=session
+                    )
+                    if result.matched_count == 0:
+                        raise VersionConflict(tenant_id)
+            return Applied("applied", wire, outcome.wallet)
 
         for _ in range(20):
             try:
@@ -117,22 +131,33 @@ class MongoWalletStore:
         raise VersionConflict(f"{tenant_id}: wallet kept changing under command {command_id}")
 
     async def wallet(self, tenant_id: str) -> Wallet:
-        return _wallet_from(await self._wallets.find_one({"_id": tenant_id}), tenant_id)
+        return wallet_from_doc(await self._wallets.find_one({"_id": tenant_id}), tenant_id)
 
-    async def ledger(self, tenant_id: str, *, limit: int = 50, skip: int = 0) -> list[LedgerEntry]:
+    async def ledger(
+        self, tenant_id: str, *, limit: int = 50, skip: int = 0, query: LedgerQuery | None = None
+    ) -> list[LedgerEntry]:
         cursor = (
-            self._ledger.find({"tenant_id": tenant_id})
+            self._ledger.find(ledger_filter(tenant_id, query))
             .sort([("recorded_at", DESCENDING), ("_id", DESCENDING)])
             .skip(skip)
             .limit(limit)
         )
-        return [_entry_from(doc) async for doc in cursor]
+        return [entry_from_doc(doc) async for doc in cursor]
 
-    async def sum_of_entries(self, tenant_id: str) -> int:
-        total = 0
+    async def entry(self, tenant_id: str, entry_id: str) -> LedgerEntry | None:
+        doc = await self._ledger.find_one({"_id": entry_id, "tenant_id": tenant_id})
+        return entry_from_doc(doc) if doc else None
+
+    async def sum_of_entries(self, tenant_id: str) -> tuple[int, int]:
+        total = count = 0
         async for doc in self._ledger.find({"tenant_id": tenant_id}, {"amount": 1}):
             total += doc["amount"]
-        return total
+            count += 1
+        return total, count
 
     async def tenant_ids(self) -> list[str]:
         return [doc["_id"] async for doc in self._wallets.find({}, {"_id": 1})]
+
+    async def tenants_with_expiry_due(self, at: datetime, *, limit: int = 1000) -> list[str]:
+        found = self._wallets.find({"buckets.expires_at": {"$lte": at}}, {"_id": 1}).limit(limit)
+        return [doc["_id"] async for doc in found]

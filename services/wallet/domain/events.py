@@ -5,6 +5,19 @@ from typing import Literal
 
 from .model import LedgerEntry
 
+RefusalReason = Literal[
+    "not_an_admin",
+    "unknown_tenant",
+    "unknown_entry",
+    "not_reversible",
+    "already_voided",
+    "exceeds_refundable",
+    "below_floor",
+    "invalid_grant",
+    "unknown_payment",
+    "invalid_settings",
+]
+
 
 @dataclass(frozen=True)
 class EntryRecorded:
@@ -22,7 +35,7 @@ class DebitRejected:
 @dataclass(frozen=True)
 class CommandRefused:
     command_id: str
-    reason: Literal["not_an_admin", "unknown_tenant"]
+    reason: RefusalReason
     detail: str
 
 
@@ -40,4 +53,51 @@ class ThresholdRecovered:
     entry_id: str
 
 
-Event = EntryRecorded | DebitRejected | CommandRefused | ThresholdCrossed | ThresholdRecovered
+@dataclass(frozen=True)
+class PaymentRequested:
+    """Ask the payment provider to charge the tenant; credits follow only on its `payment.succeeded`."""
+
+    payment_id: str
+    credits: int
+    amount_minor: int
+    purpose: Literal["purchase", "auto_recharge"]
+    requested_by: str | None
+    payment_method: str | None
+
+
+@dataclass(frozen=True)
+class PaymentFailed:
+    payment_id: str
+    credits: int
+    purpose: Literal["purchase", "auto_recharge"]
+    reason: str
+    consecutive_failures: int
+    auto_recharge_disabled: bool
+
+
+@dataclass(frozen=True)
+class SettingsChanged:
+    command_id: str
+    changed: tuple[str, ...]
+    by: str | None
+
+
+@dataclass(frozen=True)
+class EntryMark:
+    """An update to an earlier ledger entry: how much more of it was given back, and by which void."""
+
+    entry_id: str
+    reversed_delta: int
+    voided_by: str | None = None
+
+
+Event = (
+    EntryRecorded
+    | DebitRejected
+    | CommandRefused
+    | ThresholdCrossed
+    | ThresholdRecovered
+    | PaymentRequested
+    | PaymentFailed
+    | SettingsChanged
+)

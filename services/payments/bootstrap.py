@@ -1,0 +1,34 @@
+"""Composition root of the sandbox payment provider (local stack and tests; production uses a real one)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from faststream import FastStream
+
+from schemas import topics
+from shared.kafka import make_broker
+from shared.logging import configure_logging
+from shared.runtime import MessageContext, Worker
+
+from .adapters.mongo import MongoCharges
+from .config import PaymentsSettings
+from .worker import build_router
+
+SERVICE = "payments"
+
+
+def bootstrap(settings: PaymentsSettings | None = None) -> FastStream:
+    settings = settings or PaymentsSettings().require_addresses()  # type: ignore[assignment]
+    assert settings is not None
+    configure_logging(SERVICE, settings.log_level)
+    broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))
+    worker = Worker(SERVICE, settings, broker, topics.PAYMENTS_DLQ)
+    broker.include_router(build_router(worker, MongoCharges(worker.db), settings.consumer_group))
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await worker.start_health()
+        yield
+        await worker.close()
+
+    return FastStream(broker, lifespan=lifespan)

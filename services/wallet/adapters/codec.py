@@ -1,0 +1,49 @@
+"""The wallet's documents: how a Wallet and a LedgerEntry are stored (integers and datetimes only)."""
+
+from dataclasses import asdict
+from typing import Any
+
+from ..domain.model import AutoRecharge, Bucket, LedgerEntry, Movement, PendingPayment, Policy, Wallet
+
+Document = dict[str, Any]
+
+
+def wallet_to_doc(wallet: Wallet) -> Document:
+    doc = asdict(wallet)
+    doc["_id"] = doc.pop("tenant_id")
+    doc["thresholds"] = list(wallet.thresholds)
+    return doc
+
+
+def wallet_from_doc(doc: Document | None, tenant_id: str) -> Wallet:
+    if doc is None:
+        return Wallet(tenant_id=tenant_id)
+    rule = doc.get("auto_recharge")
+    return Wallet(
+        tenant_id=tenant_id,
+        balance=doc["balance"],
+        version=doc["version"],
+        policy=Policy(**doc.get("policy") or {}),
+        thresholds=tuple(doc.get("thresholds", Wallet(tenant_id).thresholds)),
+        buckets=tuple(Bucket(**b) for b in doc.get("buckets", ())),
+        credit_price=doc.get("credit_price", Wallet(tenant_id).credit_price),
+        payment_method=doc.get("payment_method"),
+        pending=tuple(PendingPayment(**p) for p in doc.get("pending", ())),
+        auto_recharge=AutoRecharge(**rule) if rule else None,
+        recharge_failures=doc.get("recharge_failures", 0),
+        recharged_month=doc.get("recharged_month", ""),
+        recharged_in_month=doc.get("recharged_in_month", 0),
+        entry_count=doc.get("entry_count", 0),
+    )
+
+
+def entry_to_doc(entry: LedgerEntry) -> Document:
+    doc = asdict(entry)
+    doc["_id"] = doc.pop("entry_id")
+    return doc
+
+
+def entry_from_doc(doc: Document) -> LedgerEntry:
+    fields = {k: v for k, v in doc.items() if k != "_id"}
+    fields["movements"] = tuple(Movement(**m) for m in fields.get("movements", ()))
+    return LedgerEntry(entry_id=doc["_id"], **fields)
