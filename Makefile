@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEMO ?= 1
 STATE_DIR ?= .creditflow
 
-.PHONY: up test unit integration lint typecheck schemas clean
+.PHONY: up test unit integration lint typecheck schemas bench clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,10 @@ lint: $(VENV)/.synced
 	$(BIN)/ruff check .
 
 typecheck: $(VENV)/.synced
-	$(BIN)/mypy creditflow schemas services shared
+	$(BIN)/mypy creditflow schemas services shared benchmarks
+
+bench: $(VENV)/.synced
+	$(BIN)/python -m benchmarks.wallet_debits
 
 schemas: $(VENV)/.synced
 	$(BIN)/python -m schemas.export

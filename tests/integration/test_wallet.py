@@ -1,11 +1,13 @@
 """The wallet worker on the real Kafka and MongoDB protocols."""
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from schemas import topics
+from services.wallet.ports import LedgerQuery
 from tests.conftest import eventually
 from tests.integration.conftest import publish, read_topic
 
@@ -87,3 +89,87 @@ async def test_spend_state_is_published_for_producers_to_gate_on(ops, tenant_id)
     states = await eventually(lambda: read_topic(ops.settings, topics.WALLET_SPEND_STATE, tenant_id, expect=1))
 
     assert states[-1] == {**states[-1], "tenant_id": tenant_id, "can_spend": True, "balance": "5"}
+
+
+async def test_a_declined_card_credits_nothing_and_the_wallet_says_why(ops, tenant_id) -> None:
+    await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
+    await ops.configure(tenant_id, payment_method="pm_card_chargeDeclined")
+
+    outcome = await ops.top_up(tenant_id, Decimal(50), by=ADMIN)
+
+    assert outcome is not None
+    assert [e["kind"] for e in outcome["events"]] == ["topup.requested", "topup.failed"]
+    assert outcome["events"][1]["reason"] == "card_declined"
+    async with ops.wallet_store() as store:
+        wallet = await store.wallet(tenant_id)
+        assert (wallet.balance, wallet.pending) == (0, ())
+
+
+async def test_auto_recharge_buys_credits_once_when_the_balance_falls_below_its_trigger(
+    ops, producer, tenant_id
+) -> None:
+    from schemas.wallet import AutoRechargeRule
+
+    await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
+    await ops.top_up(tenant_id, Decimal(12), by=ADMIN)
+    rule = AutoRechargeRule(trigger=Decimal(10), mode="target", amount=Decimal(40), monthly_cap=Decimal(100))
+    await ops.configure(tenant_id, auto_recharge=rule)
+
+    for i in range(3):  # 12 -> 11 -> 10 -> 9: only the third goes below 10
+        await publish(producer, topics.WALLET_COMMANDS, tenant_id, debit(tenant_id, f"d{i}", "1"))
+
+    async def recharged() -> bool:
+        async with ops.wallet_store() as store:
+            entries = await store.ledger(tenant_id, limit=10)
+            return [e.entry_type for e in entries][:1] == ["topup"] and entries[0].personnel == "auto-recharge"
+
+    await eventually(recharged)
+    async with ops.wallet_store() as store:
+        wallet = await store.wallet(tenant_id)
+        assert wallet.balance == 40 * 1_000_000
+        assert wallet.recharged_in_month == 31 * 1_000_000
+        assert wallet.pending == ()
+    assert await ops.reconcile(tenant_id) == {tenant_id: []}
+
+
+async def test_expired_credits_are_written_off_and_the_ledger_filters_by_type_and_personnel(
+    ops, producer, tenant_id
+) -> None:
+    await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    await ops.grant(tenant_id, Decimal(5), kind="promotional", expires_at=soon, by="ops@vendor.example")
+    await ops.top_up(tenant_id, Decimal(10), by=ADMIN)
+    await publish(producer, topics.WALLET_COMMANDS, tenant_id, debit(tenant_id, "before", "1"))
+    await ops.command_outcome(tenant_id, "before", timeout=30)
+
+    await asyncio.sleep(2.5)  # past the promotion's expiry, on the wall clock the wallet reads
+    await publish(producer, topics.WALLET_COMMANDS, tenant_id, debit(tenant_id, "after", "1"))
+    await ops.command_outcome(tenant_id, "after", timeout=30)
+
+    async with ops.wallet_store() as store:
+        [expiry] = await store.ledger(tenant_id, query=LedgerQuery(entry_type="expiry"))
+        assert expiry.amount == -4 * 1_000_000  # 5 granted, 1 drawn first (it expired soonest)
+        [after] = await store.ledger(tenant_id, query=LedgerQuery(entry_type="sms", until=datetime.now(UTC)), limit=1)
+        assert [m.kind for m in after.movements] == ["purchased"]
+        [topup] = await store.ledger(tenant_id, query=LedgerQuery(personnel=ADMIN))
+        assert topup.entry_type == "topup"
+        assert (await store.wallet(tenant_id)).balance == 9 * 1_000_000
+    assert await ops.reconcile(tenant_id) == {tenant_id: []}
+
+
+async def test_a_void_gives_a_debit_back_and_a_refund_never_exceeds_what_was_charged(ops, producer, tenant_id) -> None:
+    await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
+    await ops.top_up(tenant_id, Decimal(10), by=ADMIN)
+    await publish(producer, topics.WALLET_COMMANDS, tenant_id, debit(tenant_id, "d1", "3"))
+    await publish(producer, topics.WALLET_COMMANDS, tenant_id, debit(tenant_id, "d2", "2"))
+    await ops.command_outcome(tenant_id, "d2", timeout=30)
+
+    voided = await ops.void(tenant_id, f"entry:{tenant_id}:d1", reason="sent twice")
+    refunded = await ops.refund(tenant_id, f"entry:{tenant_id}:d2", Decimal("0.5"), reason="one undelivered")
+    too_much = await ops.refund(tenant_id, f"entry:{tenant_id}:d2", Decimal(2), reason="again")
+
+    assert voided and [e["kind"] for e in voided["events"]] == ["entry.recorded"]
+    assert refunded and refunded["events"][0]["amount"] == "0.5"
+    assert too_much and too_much["events"][0]["reason"] == "exceeds_refundable"
+    async with ops.wallet_store() as store:
+        assert (await store.wallet(tenant_id)).balance == 8_500_000
