@@ -39,6 +39,7 @@ bench: $(VENV)/.synced
 
 schemas: $(VENV)/.synced
 	$(BIN)/python -m schemas.export
+	$(BIN)/python -m schemas.asyncapi
 
 clean:
 	rm -rf $(VENV) $(STATE_DIR) .pytest_cache .ruff_cache .mypy_cache

@@ -115,16 +115,22 @@ def tenant_create(
     member: Annotated[list[str] | None, typer.Option("--member", help="E-mail of a non-admin member.")] = None,
     language: Annotated[str, typer.Option("--language", help="fr or en")] = "fr",
     name: Annotated[str | None, typer.Option("--name")] = None,
+    billing_anchor: Annotated[
+        str | None, typer.Option("--billing-anchor", help="YYYY-MM-DD: usage resets monthly on this day.")
+    ] = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
     """Create or update a tenant with its admins; waits until every service knows it."""
     if language not in ("fr", "en"):
         raise typer.BadParameter("language must be fr or en")
     settings = _settings(state_dir)
+    anchor = _when(billing_anchor).date() if billing_anchor else None
     tenant = _run(
         _with_ops(
             settings,
-            lambda ops: ops.create_tenant(tenant_id, name=name, admins=admin, members=member or [], language=language),
+            lambda ops: ops.create_tenant(
+                tenant_id, name=name, admins=admin, members=member or [], language=language, billing_anchor=anchor
+            ),
         )
     )
     typer.echo(f"tenant {tenant.tenant_id} ready: admins {', '.join(m.email for m in tenant.admins())}")
@@ -481,11 +487,12 @@ def reconcile(
 @app.command("usage")
 def usage(
     tenant_id: str,
-    period: Annotated[str | None, typer.Option(help="YYYY-MM")] = None,
+    period: Annotated[str | None, typer.Option(help="A period (YYYY-MM-DD, its start) or a month (YYYY-MM)")] = None,
     as_json: JsonFlag = False,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
-    """Usage per meter and billing period."""
+    """Usage per meter and billing period: events, quantity, max, distinct personnel and sites, credits priced and
+    charged (priced minus what the wallet rejected)."""
     settings = _settings(state_dir)
 
     async def read(ops: Ops) -> Any:
@@ -495,9 +502,85 @@ def usage(
     rows = _run(_with_ops(settings, read))
     if as_json:
         typer.echo(json.dumps(rows, default=str, indent=2))
-    else:
-        for row in rows:
-            typer.echo(f"{row['period']} {row['meter']:<16} {row['count']:>8} events {row['credits']:>14} credits")
+        return
+    header = ("Period", "Meter", "Events", "Quantity", "Max", "Users", "Credits", "Charged")
+    typer.echo("{:<10} {:<16} {:>7} {:>10} {:>8} {:>5} {:>12} {:>12}".format(*header))
+    for row in rows:
+        users = row["distinct"].get("personnel", 0)
+        typer.echo(
+            f"{row['period']:<10} {row['meter']:<16.16} {row['count']:>7} {row['quantity']:>10} "
+            f"{row['max_quantity']:>8} {users:>5} {row['credits']:>12} {row['charged']:>12}"
+        )
+
+
+prices_app = typer.Typer(help="Per-tenant price versions of the meters.", no_args_is_help=True)
+app.add_typer(prices_app, name="prices")
+
+
+@prices_app.command("set")
+def prices_set(
+    tenant_id: str,
+    meter: str,
+    unit_price: Annotated[str | None, typer.Option("--unit-price", help="Credits per unit.")] = None,
+    tier: Annotated[
+        list[str] | None, typer.Option("--tier", help="UP_TO:PRICE, last one :PRICE (graduated, per period).")
+    ] = None,
+    effective_from: Annotated[str | None, typer.Option("--from", help="ISO instant; default now.")] = None,
+    per_property: Annotated[str | None, typer.Option("--per-property", help="Multiply units by this property.")] = None,
+    entry_type: Annotated[str | None, typer.Option("--entry-type", help="Ledger type; default the meter.")] = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Set a tenant's price for a meter from an instant on; events are priced at their occurred-at."""
+    import uuid
+
+    from pydantic import ValidationError
+
+    from schemas.prices import PriceSet, PriceTier
+
+    settings = _settings(state_dir)
+    try:
+        tiers = [
+            PriceTier(up_to=Decimal(up) if up else None, unit_price=Decimal(price))
+            for up, _, price in (t.partition(":") for t in tier or [])
+        ]
+        change = PriceSet(
+            change_id=f"price:{uuid.uuid4()}",
+            tenant_id=tenant_id,
+            meter=meter,
+            effective_from=_when(effective_from) if effective_from else datetime.now(UTC),
+            unit_price=Decimal(unit_price) if unit_price is not None else None,
+            tiers=tiers or None,
+            per_property=per_property,
+            entry_type=entry_type,
+            issued_at=datetime.now(UTC),
+        )
+    except (ValidationError, InvalidOperation) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    _run(_with_ops(settings, lambda ops: ops.set_price(change)))
+    typer.echo(f"{tenant_id}: {meter} priced from {change.effective_from.isoformat()}")
+
+
+@prices_app.command("show")
+def prices_show(tenant_id: str, as_json: JsonFlag = False, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """A tenant's own price versions (the defaults apply to every other meter)."""
+    settings = _settings(state_dir)
+
+    async def read(ops: Ops) -> Any:
+        async with ops.price_store() as store:
+            return await store.changes(tenant_id)
+
+    changes = _run(_with_ops(settings, read))
+    rows = [c.model_dump(mode="json", exclude={"schema_version", "kind", "tenant_id"}) for c in changes]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        how = (
+            row["unit_price"]
+            if row["unit_price"] is not None
+            else " / ".join(f"{t['up_to'] or '∞'}:{t['unit_price']}" for t in row["tiers"])
+        )
+        typer.echo(f"{row['meter']:<16} from {row['effective_from']}  {how}")
 
 
 @app.command("notifications")

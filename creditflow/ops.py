@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,8 +20,10 @@ from aiokafka import AIOKafkaProducer
 from schemas import topics
 from schemas import wallet as wire
 from schemas.common import WireModel
+from schemas.prices import PriceSet, price_key
 from schemas.tenants import Language, Member, TenantUpserted
 from services.metering.adapters.mongo import MongoUsageStore
+from services.metering.adapters.prices import MongoPriceStore
 from services.notifications.adapters.mongo import MongoNotificationLog
 from services.wallet.adapters.mongo import MongoWalletStore
 from services.wallet.domain.reconcile import problems
@@ -52,7 +54,9 @@ class Ops:
         admins: list[str],
         members: list[str],
         language: Language,
+        billing_anchor: date | None = None,
         wait: float = 60.0,
+        readers: tuple[str, ...] = DIRECTORY_READERS,
     ) -> TenantUpserted:
         tenant = TenantUpserted(
             tenant_id=tenant_id,
@@ -62,19 +66,22 @@ class Ops:
             members=tuple(
                 [Member(email=a, role="admin") for a in admins] + [Member(email=m, role="member") for m in members]
             ),
+            billing_anchor=billing_anchor,
             updated_at=datetime.now(UTC),
         )
         await self.publish(topics.TENANTS, tenant_id, tenant.model_dump(mode="json"))
         if wait:
-            await self.wait_for_tenant(tenant_id, tenant.revision, timeout=wait)
+            await self.wait_for_tenant(tenant_id, tenant.revision, timeout=wait, readers=readers)
         return tenant
 
-    async def wait_for_tenant(self, tenant_id: str, revision: int, *, timeout: float) -> None:
+    async def wait_for_tenant(
+        self, tenant_id: str, revision: int, *, timeout: float, readers: tuple[str, ...] = DIRECTORY_READERS
+    ) -> None:
         """Until every service that needs the directory has this revision of the tenant."""
         client = self._client()
         try:
             deadline = time.monotonic() + timeout
-            for service in DIRECTORY_READERS:
+            for service in readers:
                 directory = TenantDirectory(client[self.settings.database_name(service)])
                 while True:
                     tenant = await directory.get(tenant_id)
@@ -161,6 +168,32 @@ class Ops:
     ) -> dict[str, Any] | None:
         command = wire.Adjustment(**self._base(tenant_id, "adjustment", None), amount=credits, reason=reason, by=by)
         return await self.send(command)
+
+    async def set_price(self, change: PriceSet, *, wait: float = 30.0) -> None:
+        """Publish a price version; with `wait`, until metering has stored it."""
+        await self.publish(topics.METERING_PRICES, price_key(change), change.model_dump(mode="json"))
+        if not wait:
+            return
+        client = self._client()
+        try:
+            prices = client[self.settings.database_name("metering")]["prices"]
+            deadline = time.monotonic() + wait
+            while (doc := await prices.find_one({"_id": price_key(change)})) is None or doc["change"][
+                "change_id"
+            ] != change.change_id:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"metering has not stored price change {change.change_id} within {wait}s")
+                await asyncio.sleep(0.1)
+        finally:
+            await client.close()
+
+    @asynccontextmanager
+    async def price_store(self) -> AsyncIterator[MongoPriceStore]:
+        client = self._client()
+        try:
+            yield MongoPriceStore(client[self.settings.database_name("metering")])
+        finally:
+            await client.close()
 
     async def command_outcome(self, tenant_id: str, command_id: str, *, timeout: float) -> dict[str, Any]:
         """The wallet events a command produced, once the wallet has applied it."""

@@ -16,6 +16,7 @@ Reason = Literal[
     "oversize",
     "conflict",
     "permanent_delivery_failure",
+    "processing_failed",
 ]
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from .deadletter import DeadLetter
 from .payments import PaymentEvent, PaymentRequested
+from .prices import PriceSet
 from .tenants import TenantUpserted
 from .usage import UsageEvent
 from .wallet import SpendState, WalletCommand, WalletEvent
@@ -23,6 +24,7 @@ SCHEMAS: dict[str, Any] = {
     "dead-letter.v1": DeadLetter,
     "payment-requested.v1": PaymentRequested,
     "payment-event.v1": PaymentEvent,
+    "price-set.v1": PriceSet,
 }
 
 

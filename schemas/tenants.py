@@ -1,5 +1,6 @@
 """The tenant directory, published on the compacted `tenants` topic (key = tenant id)."""
 
+from datetime import date
 from typing import Literal
 
 from pydantic import Field
@@ -27,6 +28,10 @@ class TenantUpserted(WireModel):
     name: Label
     language: Language = "fr"
     members: tuple[Member, ...] = ()
+    billing_anchor: date | None = Field(
+        default=None,
+        description="The day billing started: usage resets monthly on its day of month (else calendar months).",
+    )
     updated_at: UtcDatetime
 
     def admins(self) -> tuple[Member, ...]:

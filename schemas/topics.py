@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 USAGE_EVENTS = "usage.events"
 USAGE_DLQ = "usage.dlq"
+METERING_PRICES = "metering.prices"
 WALLET_COMMANDS = "wallet.commands"
 WALLET_EVENTS = "wallet.events"
 WALLET_SPEND_STATE = "wallet.spend-state"
@@ -27,6 +28,7 @@ DEFAULT_PARTITIONS = 6
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(USAGE_EVENTS, DEFAULT_PARTITIONS),
     TopicSpec(USAGE_DLQ, DEFAULT_PARTITIONS),
+    TopicSpec(METERING_PRICES, DEFAULT_PARTITIONS, compacted=True),
     TopicSpec(WALLET_COMMANDS, DEFAULT_PARTITIONS),
     TopicSpec(WALLET_EVENTS, DEFAULT_PARTITIONS),
     TopicSpec(WALLET_SPEND_STATE, DEFAULT_PARTITIONS, compacted=True),

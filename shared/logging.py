@@ -61,3 +61,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
+    if level.upper() == "DEBUG":  # group joins, assignments and rebalances of the Kafka client
+        logging.getLogger("aiokafka").setLevel(logging.INFO)

@@ -7,9 +7,11 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
+import pymongo.errors
 import structlog
+from aiokafka.errors import KafkaError
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
@@ -20,30 +22,59 @@ from schemas.deadletter import DeadLetter, Reason
 log = structlog.get_logger()
 
 
+TRANSIENT: tuple[type[BaseException], ...] = (
+    pymongo.errors.ConnectionFailure,
+    pymongo.errors.ServerSelectionTimeoutError,
+    pymongo.errors.NetworkTimeout,
+    pymongo.errors.ExecutionTimeout,
+    pymongo.errors.WriteConcernError,
+    KafkaError,
+    OSError,
+    TimeoutError,
+)
+"""Failures of the infrastructure: retried for as long as it takes, never dead-lettered."""
+POISON_AFTER = 5
+"""A message whose handling fails this many times in a row with a non-transient error is dead-lettered."""
+
+
 class MessageContext(BaseMiddleware):
     """Binds topic, partition, offset and tenant (the key) to every log line of one message.
 
     An exception from a handler means "retry me": it is logged and the message is redelivered after a
-    growing pause, so a MongoDB outage does not spin the consumer.
+    growing pause, so a MongoDB outage does not spin the consumer. A message that keeps failing with an
+    error that is not the infrastructure's (a poison message the validation did not foresee) is sent to
+    the dead-letter topic with reason `processing_failed` after `POISON_AFTER` attempts, so one bad
+    message never blocks the valid ones behind it on its partition.
     """
 
     failures = 0
+    attempts: ClassVar[dict[tuple[str, int, int], int]] = {}
+    dead_letter: ClassVar[Callable[[StreamMessage[Any], Reason, str], Awaitable[None]] | None] = None
 
     async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
         record = msg.raw_message
         key = record.key.decode(errors="replace") if getattr(record, "key", None) else None
+        where = (record.topic, record.partition, record.offset)
         with structlog.contextvars.bound_contextvars(
             topic=record.topic, partition=record.partition, offset=record.offset, tenant_id=key
         ):
             try:
                 result = await call_next(msg)
-            except Exception:
+            except Exception as exc:
                 MessageContext.failures += 1
+                tries = MessageContext.attempts[where] = MessageContext.attempts.get(where, 0) + 1
+                poison = MessageContext.dead_letter
+                if not isinstance(exc, TRANSIENT) and tries >= POISON_AFTER and poison is not None:
+                    log.exception("message_failed_dead_lettering", attempts=tries)
+                    await poison(msg, "processing_failed", f"{type(exc).__name__}: {exc}"[:2000])
+                    MessageContext.attempts.pop(where, None)
+                    return None
                 delay = min(30.0, 0.2 * 2 ** min(MessageContext.failures, 8)) * (0.5 + random.random() / 2)
-                log.exception("message_failed_will_retry", retry_in_s=round(delay, 2))
+                log.exception("message_failed_will_retry", retry_in_s=round(delay, 2), attempts=tries)
                 await asyncio.sleep(delay)
                 raise
             MessageContext.failures = 0
+            MessageContext.attempts.pop(where, None)
             return result
 
 
@@ -120,6 +151,7 @@ class Worker:
         self.mongo = make_client(settings, app_name=f"creditflow-{service}")
         self.db = self.mongo[settings.database_name(service)]
         self._health: asyncio.Server | None = None
+        MessageContext.dead_letter = self.dead_letter
 
     async def publish(self, payload: dict[str, Any] | Any, topic: str, key: str) -> None:
         body = payload if isinstance(payload, dict) else payload.model_dump(mode="json")

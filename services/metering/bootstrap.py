@@ -13,6 +13,7 @@ from shared.logging import configure_logging
 from shared.runtime import MessageContext, Worker
 
 from .adapters.mongo import MongoUsageStore
+from .adapters.prices import MongoPriceStore
 from .config import MeteringSettings
 from .domain.model import DEFAULT_PRICE_BOOK, Limits
 from .service import MeteringService
@@ -38,12 +39,14 @@ def bootstrap(settings: MeteringSettings | None = None) -> FastStream:
         max_future=timedelta(minutes=settings.max_future_minutes),
         max_age=settings.dedup_window,
     )
-    service = MeteringService(store, directory, utc_now, DEFAULT_PRICE_BOOK, limits)
-    broker.include_router(build_router(worker, service, directory, settings.consumer_group))
+    prices = MongoPriceStore(worker.db)
+    service = MeteringService(store, directory, prices, utc_now, DEFAULT_PRICE_BOOK, limits)
+    broker.include_router(build_router(worker, service, directory, prices, settings.consumer_group))
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await store.create_indexes()
+        await prices.create_indexes()
         await worker.start_health()
         yield
         await worker.close()

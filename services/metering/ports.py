@@ -1,11 +1,13 @@
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Protocol
 
+from schemas.tenants import TenantUpserted
 from schemas.usage import UsageEvent
 
-from .domain.model import Priced
+from .domain.model import MeterPrice, Period, Priced
 
 
 @dataclass(frozen=True)
@@ -16,11 +18,30 @@ class Recorded:
 
 
 class UsageStore(Protocol):
-    async def record(self, event: UsageEvent, fingerprint: str, priced: Priced, *, at: datetime) -> Recorded:
-        """Write the dedup record of (tenant, event id) together with its priced outcome and the usage
-        aggregate of its period, in one transaction. Seen before with the same fingerprint: `duplicate`
-        (with the stored outcome, so the debit can be sent again); with another: `conflict`."""
+    async def record(
+        self,
+        event: UsageEvent,
+        fingerprint: str,
+        period: Period,
+        pricing: Callable[[Decimal], Priced],
+        *,
+        at: datetime,
+    ) -> Recorded:
+        """Price the event (`pricing` gets the units of its meter already used in `period`) and write the dedup
+        record of (tenant, event id) with its priced outcome, the period's aggregate and its distinct values in
+        one transaction. Seen before with the same fingerprint: `duplicate` (with the stored outcome, so the
+        debit can be sent again); with another: `conflict`."""
         ...
+
+    async def mark_rejected(self, tenant_id: str, event_id: str) -> bool: ...
+
+
+class Prices(Protocol):
+    async def versions(self, tenant_id: str) -> dict[str, list[MeterPrice]]: ...
+
+
+class Directory(Protocol):
+    async def get(self, tenant_id: str) -> TenantUpserted | None: ...
 
 
 class Clock(Protocol):

@@ -1,19 +1,23 @@
 """Metering use case: raw usage message in; a priced debit command, or a rejection with its reason, out."""
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 from schemas.wallet import Debit
-from shared.directory import TenantDirectory
 from shared.idempotency import fingerprint
 
-from .domain.model import Limits, PriceBook, Rejection
+from .domain.model import Limits, PriceBook, Priced, Rejection
 from .domain.rules import parse_usage, price
-from .ports import Clock, UsageStore
+from .ports import Clock, Directory, Prices, UsageStore
 
 
 def debit_command_id(event_id: str) -> str:
     return f"usage:{event_id}"
+
+
+def event_id_of(debit_command_id: str) -> str | None:
+    return debit_command_id.removeprefix("usage:") if debit_command_id.startswith("usage:") else None
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,8 @@ class Outcome:
 @dataclass
 class MeteringService:
     store: UsageStore
-    directory: TenantDirectory
+    directory: Directory
+    prices: Prices
     clock: Clock
     price_book: PriceBook
     limits: Limits
@@ -36,12 +41,21 @@ class MeteringService:
         event = parse_usage(raw, now=now, limits=self.limits)
         if isinstance(event, Rejection):
             return Outcome("rejected", rejection=event)
-        if await self.directory.get(event.tenant_id) is None:
+        tenant = await self.directory.get(event.tenant_id)
+        if tenant is None:
             return Outcome("rejected", rejection=Rejection("unknown_tenant", f"no tenant {event.tenant_id!r}"))
-        priced = price(event, self.price_book)
-        if isinstance(priced, Rejection):
-            return Outcome("rejected", rejection=priced)
-        recorded = await self.store.record(event, fingerprint(event), priced, at=now)
+        book = self.price_book.with_versions(await self.prices.versions(event.tenant_id))
+        anchor = tenant.billing_anchor
+        checked = price(event, book, anchor=anchor)  # every rejection is known before the period's usage is read
+        if isinstance(checked, Rejection):
+            return Outcome("rejected", rejection=checked)
+
+        def pricing(used_before: Decimal) -> Priced:
+            priced = price(event, book, anchor=anchor, used_before=used_before)
+            assert not isinstance(priced, Rejection)
+            return priced
+
+        recorded = await self.store.record(event, fingerprint(event), checked.period, pricing, at=now)
         if recorded.status == "conflict":
             return Outcome(
                 "rejected",
@@ -49,6 +63,8 @@ class MeteringService:
                     "conflict", f"event id {event.event_id!r} was already received with another payload"
                 ),
             )
+        if recorded.amount == 0:  # a free unit (a free tier, or rounded to nothing): counted, nothing to charge
+            return Outcome("priced" if recorded.status == "new" else "duplicate")
         debit = Debit(
             command_id=debit_command_id(event.event_id),
             tenant_id=event.tenant_id,

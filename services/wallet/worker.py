@@ -48,7 +48,7 @@ def build_router(worker: Worker, service: WalletService, directory: TenantDirect
             return
         await handle(msg, command)
 
-    @router.subscriber(topics.PAYMENTS_EVENTS, group_id=group, **common)  # type: ignore[untyped-decorator]
+    @router.subscriber(topics.PAYMENTS_EVENTS, group_id=f"{group}-payments", **common)  # type: ignore[untyped-decorator]
     async def on_payment_event(msg: KafkaMessage) -> None:
         try:
             outcome = PAYMENT.validate_json(msg.body)

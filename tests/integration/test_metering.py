@@ -101,3 +101,63 @@ async def test_the_producer_client_keys_by_tenant_and_a_resend_with_its_key_is_c
         [entry, _topup] = await store.ledger(tenant_id)
     assert (entry.entry_type, entry.site, entry.personnel) == ("apf", "Insypro", "Jean-Luc Lemaire")
     assert entry.command_id == f"usage:{event.event_id}"
+
+
+async def test_a_price_change_applies_from_its_instant_by_occurred_at_and_tiers_count_the_period(
+    ops, producer, tenant_id
+) -> None:
+    from schemas.prices import PriceSet, PriceTier
+
+    await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
+    await ops.top_up(tenant_id, Decimal(100), by=ADMIN)
+    now = datetime.now(UTC)
+    change = now - timedelta(hours=1)
+    tiers = [PriceTier(up_to=Decimal(2), unit_price=Decimal("0.20")), PriceTier(up_to=None, unit_price=Decimal("0.05"))]
+    await ops.set_price(
+        PriceSet(change_id="p1", tenant_id=tenant_id, meter="sms", effective_from=change, tiers=tiers, issued_at=now)
+    )
+
+    late = sms(tenant_id, "before-change", occurred_at=(change - timedelta(minutes=1)).isoformat())
+    await publish(producer, topics.USAGE_EVENTS, tenant_id, late)  # arrives after the change, occurred before
+    for i in range(3):
+        await publish(producer, topics.USAGE_EVENTS, tenant_id, sms(tenant_id, f"after-{i}"))
+
+    async with ops.wallet_store() as store:
+        await eventually(lambda: _balance_is(store, tenant_id, 100_000_000 - 150_000 - 200_000 - 50_000 * 2))
+        amounts = [e.amount for e in reversed(await store.ledger(tenant_id)) if e.entry_type == "sms"]
+    # The late event costs the old flat price; it is still the period's first unit, so the tiers count it.
+    assert amounts == [-150_000, -200_000, -50_000, -50_000]
+
+
+async def test_usage_per_billing_period_matches_the_wallets_usage_entries_and_counts_rejections(
+    ops, producer, tenant_id
+) -> None:
+    from services.metering.domain.rules import billing_period
+    from services.wallet.ports import LedgerQuery
+
+    now = datetime.now(UTC)
+    anchor = (now - timedelta(days=3)).date()  # the period started three days ago
+    await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en", billing_anchor=anchor)
+    await ops.top_up(tenant_id, Decimal(1), by=ADMIN)
+    people = ["Ann", "Bob", "Ann", "Cyd", "Ann", "Bob", "Ann"]  # 7 SMS at 0.15: the 7th does not fit in 1 credit
+    for i, person in enumerate(people):
+        await publish(producer, topics.USAGE_EVENTS, tenant_id, sms(tenant_id, f"p-{i}", personnel=person, quantity=1))
+    await publish(producer, topics.USAGE_EVENTS, tenant_id, sms(tenant_id, "p-big", quantity=0))  # invalid: DLQ
+
+    period = billing_period(now, anchor)
+    async with ops.usage_store() as usage:
+
+        async def row() -> dict[str, object] | None:
+            rows = await usage.usage(tenant_id, period.key)
+            return rows[0] if rows and rows[0]["rejected_count"] == 1 else None
+
+        found = await eventually(row)
+    assert found is not None
+    assert (found["period"], found["count"], found["credits"], found["charged"]) == (period.key, 7, "1.05", "0.9")
+    assert found["distinct"] == {"personnel": 3}
+    assert found["max_quantity"] == "1"
+    async with ops.wallet_store() as store:
+        entries = await store.ledger(
+            tenant_id, query=LedgerQuery(entry_type="sms", since=period.start, until=period.end)
+        )
+    assert sum(e.amount for e in entries) == -900_000  # what the usage report says was charged

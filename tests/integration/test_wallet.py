@@ -33,8 +33,9 @@ async def test_a_command_delivered_three_times_is_applied_once(ops, producer, te
     await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
     await ops.top_up(tenant_id, Decimal(10), by=ADMIN)
 
+    command = debit(tenant_id, "sms-1")
     for _ in range(3):
-        await publish(producer, topics.WALLET_COMMANDS, tenant_id, debit(tenant_id, "sms-1"))
+        await publish(producer, topics.WALLET_COMMANDS, tenant_id, command)
     await publish(producer, topics.WALLET_COMMANDS, tenant_id, debit(tenant_id, "sms-2"))
     await ops.command_outcome(tenant_id, "sms-2", timeout=30)
 
@@ -42,6 +43,7 @@ async def test_a_command_delivered_three_times_is_applied_once(ops, producer, te
         assert (await store.wallet(tenant_id)).balance == 9_700_000
         assert len(await store.ledger(tenant_id)) == 3
         assert await store.sum_of_entries(tenant_id) == (9_700_000, 3)
+    assert await read_topic(ops.settings, topics.WALLET_DLQ, tenant_id, expect=1, timeout=3) == []
 
 
 async def test_the_same_command_id_with_another_payload_is_a_conflict_on_the_dead_letter_topic(

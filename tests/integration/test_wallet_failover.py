@@ -64,7 +64,7 @@ async def test_killing_a_wallet_worker_mid_stream_and_republishing_everything_lo
         )
         expected[tenant] -= amount
 
-    env = env_for_workers(ops.settings)
+    env = {**env_for_workers(ops.settings), "LOG_LEVEL": "DEBUG"}
     workers.workers["wallet"].stop()  # the group is now exactly the two workers below
     pair = [WorkerProcess("wallet", env, tmp_path / f"wallet-{n}.log") for n in (1, 2)]
     try:
@@ -80,7 +80,7 @@ async def test_killing_a_wallet_worker_mid_stream_and_republishing_everything_lo
             async with ops.wallet_store() as store:
                 return any([(await store.wallet(t)).entry_count > 5 for t in tenants])
 
-        await eventually(some_applied, timeout=120)
+        await eventually(some_applied, timeout=240)  # includes the pair joining the group
         pair[0].stop(kill=True)  # SIGKILL: no commit, no goodbye to the group
 
         for command in commands[half:] + commands:  # the rest, then everything again

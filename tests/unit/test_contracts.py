@@ -48,3 +48,31 @@ def test_topics_are_unique_and_partitioned() -> None:
     names = [t.name for t in ALL_TOPICS]
     assert len(names) == len(set(names))
     assert all(t.partitions > 1 for t in ALL_TOPICS)
+
+
+def test_the_checked_in_asyncapi_document_matches_the_code() -> None:
+    from schemas import asyncapi
+
+    assert asyncapi.OUT.read_text() == asyncapi.render(), "run `python -m schemas.asyncapi` and commit it"
+
+
+def test_the_asyncapi_document_covers_every_topic_and_every_reference_resolves() -> None:
+    import json
+
+    from schemas import asyncapi
+
+    doc = json.loads(asyncapi.render())
+    assert {c["address"] for c in doc["channels"].values()} == {t.name for t in ALL_TOPICS}
+
+    def refs(node: object) -> list[str]:
+        if isinstance(node, dict):
+            return [v for k, v in node.items() if k == "$ref"] + [r for v in node.values() for r in refs(v)]
+        if isinstance(node, list):
+            return [r for v in node for r in refs(v)]
+        return []
+
+    for ref in refs(doc):
+        target: object = doc
+        for part in ref.removeprefix("#/").split("/"):
+            assert isinstance(target, dict) and part in target, ref
+            target = target[part]

@@ -1,7 +1,9 @@
-"""Pure metering rules: parse and validate a raw message, price it. No I/O; the time is passed in."""
+"""Pure metering rules: parse and validate a raw message, find its billing period, price it. No I/O; the
+time is passed in."""
 
+import calendar
 import json
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from pydantic import ValidationError
@@ -9,7 +11,7 @@ from pydantic import ValidationError
 from schemas.money import round_credits
 from schemas.usage import UsageEvent
 
-from .model import Limits, MeterPrice, PriceBook, Priced, Rejection
+from .model import Limits, MeterPrice, Period, PriceBook, Priced, Rejection, Tier
 
 _QUANTITY_FIELDS = {"quantity"}
 DEFAULT_LIMITS = Limits()
@@ -23,18 +25,26 @@ def parse_usage(raw: bytes, *, now: datetime, limits: Limits = DEFAULT_LIMITS) -
         data = json.loads(raw, parse_float=Decimal)  # JSON numbers stay exact
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return Rejection("malformed_json", f"not a JSON document: {exc}")
+    except RecursionError:
+        return Rejection("malformed_json", "nested too deeply")
     if not isinstance(data, dict):
         return Rejection("schema_violation", f"expected a JSON object, got {type(data).__name__}")
+    try:
+        json.dumps(data, ensure_ascii=False, default=str).encode()
+    except UnicodeEncodeError:
+        return Rejection(
+            "schema_violation", "a string holds an unpaired surrogate (\\ud800-\\udfff): not valid Unicode"
+        )
     if "schema_version" in data and data["schema_version"] != 1:
         return Rejection(
-            "unsupported_schema_version", f"schema_version {data['schema_version']!r} is not supported (1 is)"
+            "unsupported_schema_version", f"schema_version {data['schema_version']!r:.50} is not supported (1 is)"
         )
     try:
         event = UsageEvent.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
         if errors and all(err["loc"] and err["loc"][0] in _QUANTITY_FIELDS for err in errors):
-            return Rejection("invalid_quantity", f"quantity {data.get('quantity')!r}: {errors[0]['msg']}")
+            return Rejection("invalid_quantity", f"quantity {data.get('quantity')!r:.50}: {errors[0]['msg']}")
         return Rejection(
             "schema_violation",
             "; ".join(f"{'.'.join(map(str, err['loc'])) or '(root)'}: {err['msg']}" for err in errors[:10]),
@@ -51,28 +61,99 @@ def parse_usage(raw: bytes, *, now: datetime, limits: Limits = DEFAULT_LIMITS) -
     return event
 
 
-def billing_period(occurred_at: datetime) -> str:
-    """Calendar month of the event, UTC (e.g. '2026-11')."""
-    return occurred_at.strftime("%Y-%m")
+def _anniversary(year: int, month: int, day: int) -> datetime:
+    """The anchor day in that month, or the month's last day when it is shorter (31 -> 30 April, 28 Feb)."""
+    last = calendar.monthrange(year, month)[1]
+    return datetime(year, month, min(day, last), tzinfo=UTC)
 
 
-def price(event: UsageEvent, book: PriceBook) -> Priced | Rejection:
-    """credits = unit_price x quantity [x per_property], rounded once, half-even, to the micro-credit."""
-    meter: MeterPrice | None = book.meters.get(event.type)
+def _add_months(year: int, month: int, months: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + months
+    return index // 12, index % 12 + 1
+
+
+def billing_period(occurred_at: datetime, anchor: date | None = None) -> Period:
+    """The monthly usage period the event falls in, UTC.
+
+    Usage resets monthly on the billing date (Digify): the period starts on the anchor's day of month
+    (clamped to shorter months) and runs to the same day next month. Annual plans reset monthly too, on
+    their start date. Without an anchor, periods are calendar months.
+    """
+    day = anchor.day if anchor else 1
+    at = occurred_at.astimezone(UTC)
+    start = _anniversary(at.year, at.month, day)
+    if at < start:
+        start = _anniversary(*_add_months(at.year, at.month, -1), day)
+    end = _anniversary(*_add_months(start.year, start.month, 1), day)
+    return Period(start, end)
+
+
+def tiered_cost(units: Decimal, used_before: Decimal, tiers: tuple[Tier, ...]) -> Decimal:
+    """Graduated: each unit costs the price of the tier it falls in, counting the period's earlier units."""
+    cost, lower = Decimal(0), Decimal(0)
+    first, last = used_before, used_before + units
+    for tier in tiers:
+        upper = tier.up_to
+        overlap_start = max(first, lower)
+        overlap_end = last if upper is None else min(last, upper)
+        if overlap_end > overlap_start:
+            cost += (overlap_end - overlap_start) * tier.unit_price
+        if upper is None or upper >= last:
+            break
+        lower = upper
+    return cost
+
+
+def _distinct_values(event: UsageEvent, names: tuple[str, ...]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for name in names:
+        value = getattr(event, name) if name in ("site", "personnel") else event.properties.get(name)
+        if value is not None and value != "":
+            values[name] = str(value)
+    return values
+
+
+def meter_price(event: UsageEvent, book: PriceBook) -> MeterPrice | Rejection:
+    meter = book.price_at(event.type, event.occurred_at)
     if meter is None:
-        return Rejection("unknown_meter", f"no price for meter {event.type!r}; known: {', '.join(sorted(book.meters))}")
-    units = event.quantity
-    if meter.per_property is not None:
-        factor = event.properties.get(meter.per_property)
-        if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-            return Rejection(
-                "invalid_quantity", f"meter {event.type!r} needs a positive integer property {meter.per_property!r}"
-            )
-        units = units * Decimal(factor)
+        known = ", ".join(sorted(book.meters))
+        return Rejection(
+            "unknown_meter", f"no price for meter {event.type!r} at {event.occurred_at:%Y-%m-%d}; known: {known}"
+        )
+    return meter
+
+
+def billable_units(event: UsageEvent, meter: MeterPrice) -> Decimal | Rejection:
+    if meter.per_property is None:
+        return event.quantity
+    factor = event.properties.get(meter.per_property)
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        return Rejection(
+            "invalid_quantity", f"meter {event.type!r} needs a positive integer property {meter.per_property!r}"
+        )
+    return event.quantity * Decimal(factor)
+
+
+def price(
+    event: UsageEvent, book: PriceBook, *, anchor: date | None = None, used_before: Decimal = Decimal(0)
+) -> Priced | Rejection:
+    """credits = unit price (or graduated tiers) x units, rounded once, half-even, to the micro-credit.
+
+    The price is the one in effect at the event's occurred-at, not at its arrival. `used_before` is the
+    units of this meter already counted in the event's billing period (only tiers look at it).
+    """
+    meter = meter_price(event, book)
+    if isinstance(meter, Rejection):
+        return meter
+    units = billable_units(event, meter)
+    if isinstance(units, Rejection):
+        return units
+    cost = tiered_cost(units, used_before, meter.tiers) if meter.tiers else meter.unit_price * units
     return Priced(
-        amount=round_credits(meter.unit_price * units),
+        amount=round_credits(cost),
         units=units,
         entry_type=meter.entry_type,
-        period=billing_period(event.occurred_at),
+        period=billing_period(event.occurred_at, anchor),
         occurred_at=event.occurred_at,
+        distinct=_distinct_values(event, meter.distinct),
     )

@@ -1,5 +1,5 @@
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.usage import UsageEvent
-from services.metering.domain.model import DEFAULT_PRICE_BOOK, Limits, Rejection
-from services.metering.domain.rules import parse_usage, price
+from services.metering.domain.model import DEFAULT_PRICE_BOOK, Limits, MeterPrice, PriceBook, Rejection, Tier
+from services.metering.domain.rules import billing_period, parse_usage, price, tiered_cost
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -85,7 +85,7 @@ def test_prices_follow_the_price_book(meter: str, quantity: str, properties: dic
 
     assert not isinstance(priced, Rejection)
     assert priced.amount == credits
-    assert priced.period == "2026-11"
+    assert priced.period.key == "2026-11-01"
 
 
 def test_an_unknown_meter_is_rejected() -> None:
@@ -117,3 +117,113 @@ def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
 def test_arbitrary_json_never_raises(document: object) -> None:
     raw = json.dumps(document).encode()
     assert isinstance(parse_usage(raw, now=NOW), UsageEvent | Rejection)
+
+
+# --- billing periods -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "anchor", "start", "end"),
+    [
+        ("2026-11-22T10:00:00+00:00", None, "2026-11-01", "2026-12-01"),  # no anchor: calendar months
+        ("2026-11-22T10:00:00+00:00", date(2026, 3, 15), "2026-11-15", "2026-12-15"),  # resets on the billing date
+        ("2026-11-14T23:59:59+00:00", date(2026, 3, 15), "2026-10-15", "2026-11-15"),
+        ("2026-11-15T00:00:00+00:00", date(2026, 3, 15), "2026-11-15", "2026-12-15"),
+        ("2027-02-28T12:00:00+00:00", date(2026, 1, 31), "2027-02-28", "2027-03-31"),  # 31st in February
+        ("2027-02-27T12:00:00+00:00", date(2026, 1, 31), "2027-01-31", "2027-02-28"),
+        ("2027-01-05T12:00:00+00:00", date(2026, 12, 20), "2026-12-20", "2027-01-20"),  # across the year end
+        ("2026-11-15T00:30:00+01:00", date(2026, 3, 15), "2026-10-15", "2026-11-15"),  # 23:30 UTC on the 14th
+    ],
+)
+def test_usage_periods_follow_the_billing_anniversary(
+    occurred_at: str, anchor: date | None, start: str, end: str
+) -> None:
+    period = billing_period(datetime.fromisoformat(occurred_at), anchor)
+
+    assert (period.start.date().isoformat(), period.end.date().isoformat()) == (start, end)
+    assert period.key == start
+
+
+def test_an_annual_plan_still_resets_usage_monthly_on_its_start_date() -> None:
+    start = date(2026, 4, 10)  # an annual plan started on 10 April
+
+    periods = {billing_period(datetime(2026, m, 12, tzinfo=UTC), start).key for m in range(5, 13)}
+
+    assert periods == {f"2026-{m:02d}-10" for m in range(5, 13)}
+
+
+# --- price versions and tiers ----------------------------------------------------------------------------
+
+T_CHANGE = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def book_with(*versions: MeterPrice, meter: str = "sms") -> PriceBook:
+    return DEFAULT_PRICE_BOOK.with_versions({meter: list(versions)})
+
+
+def test_an_event_is_priced_at_the_price_in_effect_when_it_occurred_not_when_it_arrived() -> None:
+    book = book_with(MeterPrice(Decimal("0.12"), "sms", effective_from=T_CHANGE))
+    before = UsageEvent.model_validate(usage(occurred_at="2026-11-19T23:59:59+00:00"))
+    after = UsageEvent.model_validate(usage(occurred_at="2026-11-20T00:00:00+00:00"))
+
+    assert not isinstance(p1 := price(before, book), Rejection) and p1.amount == Decimal("0.15")
+    assert not isinstance(p2 := price(after, book), Rejection) and p2.amount == Decimal("0.12")
+
+
+def test_a_tenant_can_have_a_meter_of_its_own_from_a_given_instant() -> None:
+    book = book_with(MeterPrice(Decimal("2.5"), "courier", effective_from=T_CHANGE), meter="courier")
+
+    early = price(UsageEvent.model_validate(usage(type="courier", occurred_at="2026-11-19T10:00:00+00:00")), book)
+    on_time = price(UsageEvent.model_validate(usage(type="courier")), book)
+
+    assert isinstance(early, Rejection) and early.reason == "unknown_meter"
+    assert not isinstance(on_time, Rejection) and on_time.amount == Decimal("2.5")
+
+
+TIERS = (Tier(Decimal(100), Decimal("0.15")), Tier(Decimal(1000), Decimal("0.12")), Tier(None, Decimal("0.10")))
+
+
+@pytest.mark.parametrize(
+    ("used_before", "units", "cost"),
+    [
+        (0, 1, Decimal("0.15")),
+        (99, 1, Decimal("0.15")),
+        (100, 1, Decimal("0.12")),  # the 101st unit of the period
+        (98, 4, Decimal("0.15") * 2 + Decimal("0.12") * 2),  # one event spanning two tiers
+        (999, 3, Decimal("0.12") + Decimal("0.10") * 2),
+        (5000, 10, Decimal("1.00")),
+    ],
+)
+def test_graduated_tiers_price_each_unit_at_the_tier_it_falls_in_within_the_period(
+    used_before: int, units: int, cost: Decimal
+) -> None:
+    assert tiered_cost(Decimal(units), Decimal(used_before), TIERS) == cost
+
+
+def test_a_tiered_price_counts_the_units_already_used_in_the_period() -> None:
+    book = book_with(MeterPrice(Decimal(0), "sms", tiers=TIERS))
+    event = UsageEvent.model_validate(usage(quantity="3"))
+
+    priced = price(event, book, used_before=Decimal(99))
+
+    assert not isinstance(priced, Rejection)
+    assert priced.amount == Decimal("0.39")
+
+
+def test_the_usage_report_counts_distinct_personnel_and_sites_by_default() -> None:
+    event = UsageEvent.model_validate(usage(personnel="Jean-Luc Lemaire", site="Insypro"))
+
+    priced = price(event, DEFAULT_PRICE_BOOK)
+
+    assert not isinstance(priced, Rejection)
+    assert priced.distinct == {"personnel": "Jean-Luc Lemaire", "site": "Insypro"}
+
+
+def test_a_string_that_is_not_valid_unicode_is_a_schema_violation_not_a_crash_later() -> None:
+    raw = b'{"event_id": "e1", "tenant_id": "acme", "type": "sms", "quantity": 1, ' + (
+        b'"occurred_at": "2026-11-22T11:59:00+00:00", "personnel": "\\ud800"}'
+    )
+
+    result = parse_usage(raw, now=NOW)
+
+    assert isinstance(result, Rejection) and result.reason == "schema_violation"

@@ -1,0 +1,73 @@
+"""The message middleware: retries what can succeed later, dead-letters a poison message after a few tries."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import pymongo.errors
+import pytest
+
+from shared import runtime
+from shared.runtime import POISON_AFTER, MessageContext
+
+
+@dataclass
+class Record:
+    topic: str = "usage.events"
+    partition: int = 3
+    offset: int = 42
+    key: bytes = b"acme"
+
+
+@dataclass
+class Message:
+    raw_message: Record
+
+
+async def deliver(error: Exception, times: int, letters: list[tuple[str, str]]) -> list[str]:
+    """Deliver one failing message `times` times, as the consumer would after each failure."""
+    middleware = MessageContext.__new__(MessageContext)
+    outcomes: list[str] = []
+
+    async def handler(_: Any) -> None:
+        raise error
+
+    for _ in range(times):
+        try:
+            await middleware.consume_scope(handler, Message(Record()))  # type: ignore[arg-type]
+            outcomes.append("acknowledged")
+        except Exception:
+            outcomes.append("retry")
+    return outcomes
+
+
+@pytest.fixture
+def letters(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    sent: list[tuple[str, str]] = []
+
+    async def dead_letter(msg: Any, reason: str, detail: str) -> None:
+        sent.append((reason, detail))
+
+    async def no_pause(_: float) -> None:
+        return None
+
+    monkeypatch.setattr(MessageContext, "dead_letter", dead_letter)
+    monkeypatch.setattr(MessageContext, "attempts", {})
+    monkeypatch.setattr(runtime.asyncio, "sleep", no_pause)
+    return sent
+
+
+async def test_a_message_that_keeps_failing_for_its_own_reasons_is_dead_lettered_after_a_few_tries(
+    letters: list[tuple[str, str]],
+) -> None:
+    outcomes = await deliver(UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"), 6, letters)
+
+    assert outcomes == ["retry"] * (POISON_AFTER - 1) + ["acknowledged"] + ["retry"]
+    assert letters[0][0] == "processing_failed"
+    assert "UnicodeEncodeError" in letters[0][1]
+
+
+async def test_an_infrastructure_outage_is_retried_for_as_long_as_it_lasts(letters: list[tuple[str, str]]) -> None:
+    outcomes = await deliver(pymongo.errors.ServerSelectionTimeoutError("no primary"), 2 * POISON_AFTER, letters)
+
+    assert outcomes == ["retry"] * 2 * POISON_AFTER
+    assert letters == []
