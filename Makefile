@@ -36,6 +36,8 @@ typecheck: $(VENV)/.synced
 
 bench: $(VENV)/.synced
 	$(BIN)/python -m benchmarks.wallet_debits
+	$(BIN)/python -m benchmarks.metering_events
+	$(BIN)/python -m benchmarks.notification_latency
 
 schemas: $(VENV)/.synced
 	$(BIN)/python -m schemas.export

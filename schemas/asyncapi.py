@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from . import payments, prices, tenants, topics, usage, wallet
+from . import payments, prices, subscriptions, tenants, topics, usage, wallet
 from .deadletter import DeadLetter
 
 OUT = Path(__file__).parent / "asyncapi.json"
@@ -33,7 +33,21 @@ CHANNELS: list[Channel] = [
       wallet.Expire, wallet.Configure], KEY_TENANT),
     (topics.WALLET_EVENTS, "What the wallet did; event ids derive from the entry or command id.", "receive",
      [wallet.EntryRecorded, wallet.DebitRejected, wallet.CommandRefused, wallet.ThresholdCrossed,
-      wallet.ThresholdRecovered, wallet.TopUpRequested, wallet.TopUpFailed, wallet.SettingsChanged], KEY_TENANT),
+      wallet.ThresholdRecovered, wallet.TopUpRequested, wallet.TopUpSucceeded, wallet.TopUpFailed,
+      wallet.SettingsChanged], KEY_TENANT),
+    (topics.SUBSCRIPTIONS_COMMANDS, "Plan, seats, add-ons, billing info: each command id is applied once.", "send",
+     [subscriptions.Start, subscriptions.ChangePlan, subscriptions.ChangeSeats, subscriptions.ChangeInterval,
+      subscriptions.ChangeAddOn, subscriptions.Cancel, subscriptions.Reactivate, subscriptions.SetBillingInfo,
+      subscriptions.SetPaymentMethod, subscriptions.AssignApp], KEY_TENANT),
+    (topics.SUBSCRIPTIONS_EVENTS, "What happened to subscriptions and invoices.", "receive",
+     [subscriptions.SubscriptionStarted, subscriptions.SubscriptionRenewed, subscriptions.PlanChanged,
+      subscriptions.ChangeRefused, subscriptions.RenewalUpcoming, subscriptions.InvoiceIssued,
+      subscriptions.InvoicePaid, subscriptions.InvoicePaymentFailed, subscriptions.CancellationScheduled,
+      subscriptions.SubscriptionEnded], KEY_TENANT),
+    (topics.SUBSCRIPTIONS_DLQ, "Subscription commands refused as malformed or conflicting.", "receive", [DeadLetter],
+     KEY_TENANT),
+    (topics.SCHEDULER_TICKS, "Day and month-end ticks with deterministic ids (one partition).", "receive",
+     [subscriptions.Tick], "The tick id."),
     (topics.WALLET_SPEND_STATE, "Each tenant's latest spend state (compacted): gate actions on can_spend.",
      "receive", [wallet.SpendState], KEY_TENANT),
     (topics.WALLET_DLQ, "Wallet commands refused as malformed or conflicting.", "receive", [DeadLetter], KEY_TENANT),
@@ -53,9 +67,7 @@ def _channel_id(topic: str) -> str:
 
 def document() -> dict[str, Any]:
     models = sorted({m for *_, ms, _ in CHANNELS for m in ms}, key=lambda m: m.__name__)
-    _, top = models_json_schema(
-        [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
-    )
+    _, top = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = dict(top.get("$defs", {}))
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}

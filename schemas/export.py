@@ -9,6 +9,7 @@ from pydantic import BaseModel, TypeAdapter
 from .deadletter import DeadLetter
 from .payments import PaymentEvent, PaymentRequested
 from .prices import PriceSet
+from .subscriptions import SubscriptionCommand, SubscriptionEvent, Tick
 from .tenants import TenantUpserted
 from .usage import UsageEvent
 from .wallet import SpendState, WalletCommand, WalletEvent
@@ -25,6 +26,9 @@ SCHEMAS: dict[str, Any] = {
     "payment-requested.v1": PaymentRequested,
     "payment-event.v1": PaymentEvent,
     "price-set.v1": PriceSet,
+    "subscription-command.v1": SubscriptionCommand,
+    "subscription-event.v1": SubscriptionEvent,
+    "tick.v1": Tick,
 }
 
 

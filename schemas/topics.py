@@ -12,6 +12,10 @@ WALLET_DLQ = "wallet.dlq"
 PAYMENTS_REQUESTS = "payments.requests"
 PAYMENTS_EVENTS = "payments.events"
 PAYMENTS_DLQ = "payments.dlq"
+SUBSCRIPTIONS_COMMANDS = "subscriptions.commands"
+SUBSCRIPTIONS_EVENTS = "subscriptions.events"
+SUBSCRIPTIONS_DLQ = "subscriptions.dlq"
+SCHEDULER_TICKS = "scheduler.ticks"
 TENANTS = "tenants"
 NOTIFICATIONS_DLQ = "notifications.dlq"
 
@@ -36,6 +40,10 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(PAYMENTS_REQUESTS, DEFAULT_PARTITIONS),
     TopicSpec(PAYMENTS_EVENTS, DEFAULT_PARTITIONS),
     TopicSpec(PAYMENTS_DLQ, DEFAULT_PARTITIONS),
+    TopicSpec(SUBSCRIPTIONS_COMMANDS, DEFAULT_PARTITIONS),
+    TopicSpec(SUBSCRIPTIONS_EVENTS, DEFAULT_PARTITIONS),
+    TopicSpec(SUBSCRIPTIONS_DLQ, DEFAULT_PARTITIONS),
+    TopicSpec(SCHEDULER_TICKS, 1),
     TopicSpec(TENANTS, DEFAULT_PARTITIONS, compacted=True),
     TopicSpec(NOTIFICATIONS_DLQ, DEFAULT_PARTITIONS),
 )

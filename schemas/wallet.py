@@ -227,6 +227,18 @@ class TopUpRequested(_Event):
     requested_by: str | None
 
 
+class TopUpSucceeded(_Event):
+    """A purchase or an automatic recharge was paid and its credits added (the entry is `entry.recorded`)."""
+
+    kind: Literal["topup.succeeded"] = "topup.succeeded"
+    payment_id: str
+    credits: Credits
+    amount_minor: int
+    currency: Literal["EUR"] = "EUR"
+    purpose: Literal["purchase", "auto_recharge"]
+    balance_after: Credits
+
+
 class TopUpFailed(_Event):
     """The payment of a purchase or recharge failed; after N failed recharges in a row the rule is disabled."""
 
@@ -253,6 +265,7 @@ WalletEvent = Annotated[
     | ThresholdCrossed
     | ThresholdRecovered
     | TopUpRequested
+    | TopUpSucceeded
     | TopUpFailed
     | SettingsChanged,
     Field(discriminator="kind"),

@@ -1,7 +1,8 @@
 """The local SMTP sink: an aiosmtpd server that stores every message it accepts as a file.
 
 `python -m shared.smtp_sink --port 2525 --maildir DIR`. Each message becomes `DIR/<time>-<id>.eml`,
-written to a temporary name first and renamed, so a reader never sees half a message.
+written to a temporary name first and renamed, so a reader never sees half a message. Recipients at
+`bounce.invalid` are refused with 550, to exercise permanent failures.
 """
 
 import argparse
@@ -15,11 +16,20 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+REJECTED_DOMAIN = "bounce.invalid"
+"""Recipients at this domain are refused for good (550), like a mailbox that does not exist."""
+
 
 class MaildirHandler:
     def __init__(self, maildir: Path) -> None:
         self.maildir = maildir
         self.maildir.mkdir(parents=True, exist_ok=True)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+        if address.lower().endswith("@" + REJECTED_DOMAIN):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"

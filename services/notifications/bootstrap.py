@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from faststream import FastStream
 
@@ -17,6 +17,7 @@ from shared.runtime import MessageContext, Worker
 from .adapters.mongo import MongoNotificationLog
 from .adapters.smtp import SmtpMailer
 from .config import NotificationSettings
+from .domain.model import RateLimit
 from .service import NotificationService
 from .worker import build_router, sender_loop
 
@@ -38,7 +39,10 @@ def bootstrap(settings: NotificationSettings | None = None) -> FastStream:
     notification_log = MongoNotificationLog(worker.db)
     directory = TenantDirectory(worker.db)
     mailer = SmtpMailer(settings.smtp_url.get_secret_value(), settings.smtp_from)
-    service = NotificationService(notification_log, directory, mailer, utc_now)
+    limits = RateLimit(
+        per_hour=settings.rate_limit_per_hour, digest_window=timedelta(minutes=settings.digest_window_minutes)
+    )
+    service = NotificationService(notification_log, directory, mailer, utc_now, limits=limits)
     wake = asyncio.Event()
     broker.include_router(build_router(worker, service, directory, settings.consumer_group, wake))
 

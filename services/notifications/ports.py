@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from .domain.model import Delivery
 from .templates import Rendered
@@ -20,12 +20,23 @@ class Clock(Protocol):
     def __call__(self) -> datetime: ...
 
 
+Merged = Literal["merged", "already", "closed"]
+
+
 class NotificationLog(Protocol):
     """One record per (tenant, event, recipient): the unit of exactly-once delivery."""
 
     async def add(self, delivery: Delivery, *, at: datetime) -> bool:
         """Record a delivery to make; False if it is already in the log."""
         ...
+
+    async def merge(self, delivery: Delivery, *, at: datetime, due_at: datetime) -> Merged:
+        """Count one event into a digest delivery, once per (event, recipient); see MongoNotificationLog."""
+        ...
+
+    async def sent_since(self, tenant_id: str, email: str, since: datetime) -> int: ...
+
+    async def defer(self, delivery_id: str, *, until: datetime) -> None: ...
 
     async def claim_due(self, *, now: datetime, lease_until: datetime) -> Delivery | None:
         """Take one due delivery, leased until `lease_until` so that no other sender takes it."""

@@ -3,13 +3,13 @@
 import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
-from shared.directory import TenantDirectory
+from schemas.tenants import TenantUpserted
 
-from .domain.model import Delivery, RetryPolicy
+from .domain.model import Delivery, Notice, RateLimit, RetryPolicy
 from .domain.rules import deliveries, notice_for
 from .ports import Clock, Mailer, NotificationLog, PermanentFailure
 from .templates import render
@@ -23,16 +23,21 @@ def message_id(delivery_id: str) -> str:
     return f"<{hashlib.sha256(delivery_id.encode()).hexdigest()[:40]}@creditflow>"
 
 
+class Directory(Protocol):
+    async def get(self, tenant_id: str) -> TenantUpserted | None: ...
+
+
 @dataclass
 class NotificationService:
     log: NotificationLog
-    directory: TenantDirectory
+    directory: Directory
     mailer: Mailer
     clock: Clock
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    limits: RateLimit = field(default_factory=RateLimit)
 
-    async def on_wallet_event(self, event: dict[str, Any]) -> int:
-        """Record the deliveries a wallet event calls for. Returns how many are new."""
+    async def on_event(self, event: dict[str, Any]) -> int:
+        """Record the deliveries a wallet or subscription event calls for. Returns how many are new."""
         tenant = await self.directory.get(event["tenant_id"])
         if tenant is None:
             log.warning("event_for_unknown_tenant", event_id=event.get("event_id"))
@@ -41,7 +46,22 @@ class NotificationService:
         if notice is None:
             return 0
         now = self.clock()
+        if notice.digest:
+            return await self._digest(notice, tenant, now)
         return sum([await self.log.add(d, at=now) for d in deliveries(notice, tenant)])
+
+    async def _digest(self, notice: Notice, tenant: TenantUpserted, now: Any) -> int:
+        """Gather the event into the digest of its window; if that one is already going out, the next."""
+        added = 0
+        start, due = self.limits.digest_window_of(now)
+        for _ in range(3):
+            key = f"digest:{notice.template}:{start:%Y%m%dT%H%M}"
+            outcomes = [await self.log.merge(d, at=now, due_at=due) for d in deliveries(notice, tenant, digest_key=key)]
+            added += outcomes.count("merged")
+            if "closed" not in outcomes:
+                return added
+            start, due = due, due + self.limits.digest_window
+        return added
 
     async def send_due(self) -> list[tuple[Delivery, str]]:
         """Send every delivery that is due. Returns the ones that failed for good, with the reason."""
@@ -51,6 +71,13 @@ class NotificationService:
             delivery = await self.log.claim_due(now=now, lease_until=now + SEND_LEASE)
             if delivery is None:
                 return failed
+            recent = await self.log.sent_since(
+                delivery.notice.tenant_id, delivery.recipient.email, now - timedelta(hours=1)
+            )
+            if recent >= self.limits.per_hour:
+                await self.log.defer(delivery.delivery_id, until=now + self.limits.defer_by)
+                log.info("delivery_rate_limited", delivery_id=delivery.delivery_id, sent_last_hour=recent)
+                continue
             rendered = render(delivery)
             try:
                 await self.mailer.send(

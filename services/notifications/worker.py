@@ -22,18 +22,30 @@ def build_router(
     worker: Worker, service: NotificationService, directory: TenantDirectory, group: str, wake: asyncio.Event
 ) -> KafkaRouter:
     router = KafkaRouter()
-    common = {"auto_offset_reset": "earliest", "ack_policy": AckPolicy.NACK_ON_ERROR}
+    common: dict[str, Any] = {"auto_offset_reset": "earliest", "ack_policy": AckPolicy.NACK_ON_ERROR}
 
-    @router.subscriber(topics.WALLET_EVENTS, group_id=group, **common)  # type: ignore[call-overload,untyped-decorator]
-    async def on_wallet_event(msg: KafkaMessage) -> None:
+    async def handle(msg: KafkaMessage) -> None:
         try:
             event = json.loads(msg.body)
-            event["event_id"], event["tenant_id"]
+            str(event["event_id"]), str(event["tenant_id"])
         except (ValueError, TypeError, KeyError) as exc:
-            await worker.dead_letter(msg, "schema_violation", f"not a wallet event: {exc!r}")
+            await worker.dead_letter(msg, "schema_violation", f"not an event: {exc!r}")
             return
-        if await service.on_wallet_event(event):
+        try:
+            added = await service.on_event(event)
+        except (KeyError, ValueError, ArithmeticError) as exc:  # a field a template needs is missing or wrong
+            await worker.dead_letter(msg, "schema_violation", f"{type(exc).__name__}: {exc}")
+            return
+        if added:
             wake.set()
+
+    @router.subscriber(topics.WALLET_EVENTS, group_id=group, **common)  # type: ignore[untyped-decorator]
+    async def on_wallet_event(msg: KafkaMessage) -> None:
+        await handle(msg)
+
+    @router.subscriber(topics.SUBSCRIPTIONS_EVENTS, group_id=f"{group}-subscriptions", **common)  # type: ignore[untyped-decorator]
+    async def on_subscription_event(msg: KafkaMessage) -> None:
+        await handle(msg)
 
     subscribe_directory(router, worker, directory, group)
 

@@ -197,6 +197,19 @@ def to_wire(tenant_id: str, at: datetime, outcome: Outcome) -> list[Published]:
                         requested_by=event.requested_by,
                     )
                 )
+            case ev.PaymentSucceeded():
+                emit(
+                    wire.TopUpSucceeded(
+                        event_id=f"succeeded:{event.payment_id}",
+                        tenant_id=tenant_id,
+                        occurred_at=at,
+                        payment_id=event.payment_id,
+                        credits=from_micros(event.credits),
+                        amount_minor=event.amount_minor,
+                        purpose=event.purpose,
+                        balance_after=from_micros(event.balance_after),
+                    )
+                )
             case ev.PaymentFailed():
                 emit(
                     wire.TopUpFailed(

@@ -1,6 +1,7 @@
 import asyncio
 import email
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from email import policy
@@ -22,8 +23,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestStack]:
         yield test_stack
 
 
+# Short windows so the tests see digests and expiry sweeps within seconds (production: 15 min and 60 s).
+WORKER_ENV = {"DIGEST_WINDOW_MINUTES": "0.05", "EXPIRY_SWEEP_SECONDS": "2"}
+
+
 @pytest.fixture(scope="session")
 def workers(stack: TestStack) -> Iterator[Supervisor]:
+    os.environ.update(WORKER_ENV)
     asyncio.run(ensure_topics(stack.settings))
     supervisor = Supervisor(stack.settings, stack.settings.state_dir / "logs")
     supervisor.start()

@@ -89,3 +89,89 @@ async def test_delivery_is_retried_until_the_smtp_server_is_back(ops, stack, ten
 async def _status(log, tenant_id: str, status: str) -> bool:
     rows = await log.list(tenant_id)
     return bool(rows) and rows[0]["status"] == status and rows[0]["attempts"] >= 1
+
+
+def rejected_debit(tenant_id: str, n: int) -> dict[str, object]:
+    return {
+        "kind": "debit",
+        "command_id": f"too-much-{n}",
+        "tenant_id": tenant_id,
+        "issued_at": "2026-11-22T10:00:00Z",
+        "amount": "5",
+        "entry_type": "sms",
+        "occurred_at": "2026-11-22T10:00:00Z",
+        "source": "test",
+    }
+
+
+async def test_a_burst_of_rejected_debits_is_one_digest_per_admin_not_one_mail_each(ops, stack, tenant_id) -> None:
+    name = f"Acme {tenant_id}"
+    await ops.create_tenant(tenant_id, name=name, admins=ADMINS, members=[MEMBER], language="en")
+    for n in range(4):  # nothing bought: every debit is rejected under the hard policy
+        await ops.publish(topics.WALLET_COMMANDS, tenant_id, rejected_debit(tenant_id, n))
+
+    def count(mail: object) -> int:
+        return int(str(mail["Subject"]).split(" ")[0])  # type: ignore[index]
+
+    async def all_counted() -> list[object] | None:
+        found = mails_to(stack.mailbox, name)
+        return found if sum(count(m) for m in found) >= 4 * len(ADMINS) else None
+
+    mails = await eventually(all_counted, timeout=60)
+    per_admin = {a: sum(count(m) for m in mails if str(m["To"]) == a) for a in ADMINS}  # type: ignore[index]
+    assert per_admin == {a: 4 for a in ADMINS}, "every rejection counted once for each admin, none for the member"
+    assert len(mails) <= 2 * len(ADMINS), "a burst is a digest (or two, across a window's end) per admin"
+    assert all("refused for lack of credits" in str(m["Subject"]) for m in mails)  # type: ignore[index]
+
+
+async def test_a_subscription_event_is_mailed_to_the_admins_in_french(ops, producer, stack, tenant_id) -> None:
+    name = f"Acme {tenant_id}"
+    await ops.create_tenant(tenant_id, name=name, admins=ADMINS[:1], members=[MEMBER], language="fr")
+    invoice = {
+        "kind": "invoice.issued",
+        "event_id": f"invoice-issued:{tenant_id}:1",
+        "tenant_id": tenant_id,
+        "occurred_at": "2026-11-22T10:00:00Z",
+        "subscription_id": "s1",
+        "plan_name": "Team",
+        "invoice_id": "i1",
+        "invoice_number": "CF-2026-000042",
+        "total_minor": 2420,
+        "issued_on": "2026-11-22",
+        "due_on": "2026-12-06",
+    }
+    await publish(producer, topics.SUBSCRIPTIONS_EVENTS, tenant_id, invoice)
+
+    [mail] = await eventually(lambda: _mails(stack.mailbox, name, 1))
+    assert str(mail["To"]) == ADMINS[0]
+    assert mail["Subject"] == f"Facture CF-2026-000042 de 24,20\u00a0€ pour {name}"
+    assert "échéance le 6 décembre 2026" in mail.get_body(preferencelist=("plain",)).get_content()
+
+
+async def test_a_refused_mailbox_is_a_permanent_failure_on_the_dead_letter_topic(ops, stack, tenant_id) -> None:
+    name = f"Acme {tenant_id}"
+    admins = [ADMINS[0], "gone@bounce.invalid"]
+    await ops.create_tenant(tenant_id, name=name, admins=admins, members=[], language="en")
+
+    await cross_low_threshold(ops, tenant_id)
+
+    [letter] = await read_topic(ops.settings, topics.NOTIFICATIONS_DLQ, tenant_id, expect=1, timeout=60)
+    assert letter["reason"] == "permanent_delivery_failure"
+    assert "550" in letter["detail"]
+    [mail] = await eventually(lambda: _mails(stack.mailbox, name, 1))
+    assert str(mail["To"]) == ADMINS[0]
+    async with ops.notification_log() as log:
+        statuses = {r["to"]: r["status"] for r in await log.list(tenant_id)}
+    assert statuses == {ADMINS[0]: "sent", "gone@bounce.invalid": "failed"}
+
+
+async def test_another_tenants_admins_hear_nothing(ops, stack, tenant_id) -> None:
+    other = f"{tenant_id}-b"
+    await ops.create_tenant(tenant_id, name=f"Acme {tenant_id}", admins=["one@a.example"], members=[], language="en")
+    await ops.create_tenant(other, name=f"Beta {other}", admins=["two@b.example"], members=[], language="en")
+
+    await cross_low_threshold(ops, tenant_id)
+
+    [mail] = await eventually(lambda: _mails(stack.mailbox, f"Acme {tenant_id}", 1))
+    assert str(mail["To"]) == "one@a.example"
+    assert mails_to(stack.mailbox, f"Beta {other}") == []

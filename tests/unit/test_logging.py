@@ -6,6 +6,13 @@ import structlog
 from shared.logging import MASK, configure_logging, redact_text
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> object:
+    """configure_logging binds structlog to the captured stderr of the test: undo it afterwards."""
+    yield
+    structlog.reset_defaults()
+
+
 def test_credentials_in_urls_are_masked() -> None:
     assert redact_text("mongodb://app:s3cret@db:27017/x") == f"mongodb://{MASK}@db:27017/x"
     assert redact_text("smtp+starttls://mailer:p%40ss@relay:587") == f"smtp+starttls://{MASK}@relay:587"

@@ -3,46 +3,55 @@
 from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from schemas.money import from_micros, to_micros
 from shared.idempotency import is_duplicate_key
-from shared.mongo import Document
+from shared.mongo import Document, in_transaction
 
-from ..domain.model import Delivery, Notice, Recipient
+from ..domain.model import Delivery, Fact, Notice, Recipient
+from ..ports import Merged
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+def _doc(delivery: Delivery) -> Document:
+    return {"notice": asdict(delivery.notice), "recipient": asdict(delivery.recipient)}
 
 
 def delivery_from(doc: Document) -> Delivery:
     n = doc["notice"]
+    facts = tuple(Fact(**f) for f in n.get("facts", ()))
+    digest = doc.get("digest")
+    if digest:  # the figures of a digest are the sums kept on the document
+        sums = {
+            "count": Fact("count", "count", str(digest["count"])),
+            "amount": Fact("amount", "credits", str(from_micros(digest["amount_micros"]))),
+            "balance": Fact("balance", "credits", digest["balance"]),
+        }
+        facts = tuple(sums.get(f.name, f) for f in facts)
     notice = Notice(
         event_id=n["event_id"],
         tenant_id=n["tenant_id"],
         tenant_name=n["tenant_name"],
         template=n["template"],
-        balance=Decimal(n["balance"]),
-        threshold=Decimal(n["threshold"]) if n.get("threshold") is not None else None,
-        amount=Decimal(n["amount"]) if n.get("amount") is not None else None,
+        facts=facts,
+        digest=n.get("digest", False),
     )
     return Delivery(doc["_id"], notice, Recipient(**doc["recipient"]))
 
 
 class MongoNotificationLog:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._db = db
         self._log = db["notification_log"]
+        self._digested = db["digested_events"]
 
     async def create_indexes(self) -> None:
         await self._log.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
         await self._log.create_index([("tenant_id", ASCENDING), ("created_at", DESCENDING)])
+        await self._log.create_index([("tenant_id", ASCENDING), ("to", ASCENDING), ("sent_at", DESCENDING)])
 
     async def add(self, delivery: Delivery, *, at: datetime) -> bool:
         """Record a delivery to make, once. False if this (event, recipient) is already in the log."""
@@ -55,8 +64,7 @@ class MongoNotificationLog:
                     "to": delivery.recipient.email,
                     "template": delivery.notice.template,
                     "language": delivery.recipient.language,
-                    "notice": _plain(asdict(delivery.notice)),
-                    "recipient": asdict(delivery.recipient),
+                    **_doc(delivery),
                     "status": "pending",
                     "attempts": 0,
                     "created_at": at,
@@ -71,6 +79,66 @@ class MongoNotificationLog:
                 return False
             raise
         return True
+
+    async def merge(self, delivery: Delivery, *, at: datetime, due_at: datetime) -> Merged:
+        """Add one event to a digest delivery (created if new, sent at `due_at`), once per (event, recipient).
+
+        `already`: this event was counted for this recipient before; `closed`: that digest is already being
+        sent (the caller tries the next window)."""
+        notice = delivery.notice
+        marker = f"{notice.tenant_id}|{notice.event_id}|{delivery.recipient.email}"
+        amount = to_micros(Decimal(notice.fact("amount") or "0"))
+
+        async def work(session: AsyncClientSession) -> Merged:
+            await self._digested.insert_one({"_id": marker, "digest": delivery.delivery_id, "at": at}, session=session)
+            result = await self._log.update_one(
+                {"_id": delivery.delivery_id, "status": "pending"},
+                {
+                    "$inc": {"digest.count": 1, "digest.amount_micros": amount},
+                    "$set": {"digest.balance": notice.fact("balance") or "0"},
+                    "$setOnInsert": {
+                        "tenant_id": notice.tenant_id,
+                        "event_id": notice.event_id,
+                        "to": delivery.recipient.email,
+                        "template": notice.template,
+                        "language": delivery.recipient.language,
+                        **_doc(delivery),
+                        "attempts": 0,
+                        "created_at": at,
+                        "next_attempt_at": due_at,
+                        "subject": None,
+                        "sent_at": None,
+                        "last_error": None,
+                    },
+                },
+                upsert=True,
+                session=session,
+            )
+            return "merged" if result.modified_count > 0 or result.upserted_id is not None else "closed"
+
+        try:
+            return await in_transaction(self._db.client, work)
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+        notice = delivery.notice
+        return (
+            "already"
+            if await self.already_digested(notice.tenant_id, notice.event_id, delivery.recipient.email)
+            else "closed"
+        )
+
+    async def already_digested(self, tenant_id: str, event_id: str, email: str) -> bool:
+        return await self._digested.find_one({"_id": f"{tenant_id}|{event_id}|{email}"}) is not None
+
+    async def sent_since(self, tenant_id: str, email: str, since: datetime) -> int:
+        return await self._log.count_documents(
+            {"tenant_id": tenant_id, "to": email, "status": "sent", "sent_at": {"$gte": since}}
+        )
+
+    async def defer(self, delivery_id: str, *, until: datetime) -> None:
+        """Hold a claimed delivery back (rate limit) without counting it as an attempt."""
+        await self._log.update_one({"_id": delivery_id}, {"$set": {"next_attempt_at": until}, "$inc": {"attempts": -1}})
 
     async def claim_due(self, *, now: datetime, lease_until: datetime) -> Delivery | None:
         """Take one due delivery, pushing its next attempt to `lease_until` so no other sender takes it."""

@@ -66,6 +66,15 @@ class PaymentRequested:
 
 
 @dataclass(frozen=True)
+class PaymentSucceeded:
+    payment_id: str
+    credits: int
+    amount_minor: int
+    purpose: Literal["purchase", "auto_recharge"]
+    balance_after: int
+
+
+@dataclass(frozen=True)
 class PaymentFailed:
     payment_id: str
     credits: int
@@ -98,6 +107,7 @@ Event = (
     | ThresholdCrossed
     | ThresholdRecovered
     | PaymentRequested
+    | PaymentSucceeded
     | PaymentFailed
     | SettingsChanged
 )

@@ -21,6 +21,7 @@ from .events import (
     Event,
     PaymentFailed,
     PaymentRequested,
+    PaymentSucceeded,
     RefusalReason,
     SettingsChanged,
     ThresholdCrossed,
@@ -325,11 +326,16 @@ def _payment(d: _Decision, outcome: PaymentOutcome) -> None:
             )
         d.wallet = wallet
         bucket = Bucket(pending.payment_id, "purchased", 0, d.at, DEFAULT_PRIORITY["purchased"])
-        d.record(
+        entry = d.record(
             d.add(pending.credits, bucket),
             entry_type="topup",
             source=f"payment {pending.payment_id}",
             personnel=pending.requested_by or "auto-recharge",
+        )
+        d.events.append(
+            PaymentSucceeded(
+                pending.payment_id, pending.credits, pending.amount_minor, pending.purpose, entry.balance_after
+            )
         )
         return
     failures = wallet.recharge_failures + 1 if auto else wallet.recharge_failures

@@ -225,8 +225,9 @@ def test_a_purchase_by_an_admin_asks_for_payment_and_credits_nothing_until_it_su
 
     assert requested == ev.PaymentRequested("purchase:acme:buy-1", 50 * CREDIT, 5000, "purchase", ADMIN, None)
     assert ledger.wallet.balance == 0
-    [recorded] = ledger.do(PaymentOutcome("purchase:acme:buy-1", succeeded=True))
+    [recorded, paid] = ledger.do(PaymentOutcome("purchase:acme:buy-1", succeeded=True))
     assert isinstance(recorded, ev.EntryRecorded)
+    assert paid == ev.PaymentSucceeded("purchase:acme:buy-1", 50 * CREDIT, 5000, "purchase", 50 * CREDIT)
     assert (recorded.entry.entry_type, recorded.entry.amount, recorded.entry.personnel) == ("topup", 50 * CREDIT, ADMIN)
     assert ledger.wallet.pending == ()
 
