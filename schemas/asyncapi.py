@@ -43,7 +43,7 @@ CHANNELS: list[Channel] = [
      [subscriptions.SubscriptionStarted, subscriptions.SubscriptionRenewed, subscriptions.PlanChanged,
       subscriptions.ChangeRefused, subscriptions.RenewalUpcoming, subscriptions.InvoiceIssued,
       subscriptions.InvoicePaid, subscriptions.InvoicePaymentFailed, subscriptions.CancellationScheduled,
-      subscriptions.SubscriptionEnded], KEY_TENANT),
+      subscriptions.SubscriptionReactivated, subscriptions.SubscriptionEnded], KEY_TENANT),
     (topics.SUBSCRIPTIONS_DLQ, "Subscription commands refused as malformed or conflicting.", "receive", [DeadLetter],
      KEY_TENANT),
     (topics.SCHEDULER_TICKS, "Day and month-end ticks with deterministic ids (one partition).", "receive",

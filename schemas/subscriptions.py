@@ -71,7 +71,12 @@ class PlanChanged(_SubscriptionEvent):
 
 class CancellationScheduled(_SubscriptionEvent):
     kind: Literal["subscription.cancellation_scheduled"] = "subscription.cancellation_scheduled"
-    ends_on: date = Field(description="Access continues until the end of this day's eve: the licence's last day.")
+    ends_on: date = Field(description="The licence's last day: access continues until the end of it.")
+
+
+class SubscriptionReactivated(_SubscriptionEvent):
+    kind: Literal["subscription.reactivated"] = "subscription.reactivated"
+    period_end: date
 
 
 class SubscriptionEnded(_SubscriptionEvent):
@@ -113,6 +118,7 @@ class ChangeRefused(_SubscriptionEvent):
         "billing_info_invalid",
         "not_an_admin",
         "same_plan",
+        "unknown_app",
     ]
     detail: str
 
@@ -127,6 +133,7 @@ SubscriptionEvent = Annotated[
     | SubscriptionEnded
     | SubscriptionStarted
     | SubscriptionRenewed
+    | SubscriptionReactivated
     | ChangeRefused,
     Field(discriminator="kind"),
 ]
@@ -241,7 +248,9 @@ class AssignApp(_Command):
 
     kind: Literal["assign_app"] = "assign_app"
     app: Code
-    users: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=10_000)]
+    users: Annotated[list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._@+-]{1,100}$")]], Field(max_length=10_000)] = (
+        Field(description="User ids (e.g. e-mail addresses); an empty list removes the app.")
+    )
 
 
 SubscriptionCommand = Annotated[

@@ -1,0 +1,5 @@
+from shared.runtime import run
+
+from .bootstrap import bootstrap
+
+run(bootstrap())
