@@ -14,7 +14,7 @@ from typing import IO
 from shared.config import Settings, env_for_workers
 from shared.localstack import free_port
 
-WORKERS = ("metering", "wallet", "notifications", "payments")
+WORKERS = ("metering", "wallet", "notifications", "payments", "subscriptions", "scheduler")
 
 
 @dataclass

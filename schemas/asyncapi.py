@@ -46,6 +46,8 @@ CHANNELS: list[Channel] = [
       subscriptions.SubscriptionReactivated, subscriptions.SubscriptionEnded], KEY_TENANT),
     (topics.SUBSCRIPTIONS_DLQ, "Subscription commands refused as malformed or conflicting.", "receive", [DeadLetter],
      KEY_TENANT),
+    (topics.SUBSCRIPTIONS_CATALOGUE, "Catalogue versions (compacted): plans, apps, add-ons; the newest wins.",
+     "send", [subscriptions.CatalogueDocument], "catalogue"),
     (topics.SCHEDULER_TICKS, "Day and month-end ticks with deterministic ids (one partition).", "receive",
      [subscriptions.Tick], "The tick id."),
     (topics.WALLET_SPEND_STATE, "Each tenant's latest spend state (compacted): gate actions on can_spend.",

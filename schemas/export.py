@@ -9,7 +9,7 @@ from pydantic import BaseModel, TypeAdapter
 from .deadletter import DeadLetter
 from .payments import PaymentEvent, PaymentRequested
 from .prices import PriceSet
-from .subscriptions import SubscriptionCommand, SubscriptionEvent, Tick
+from .subscriptions import CatalogueDocument, SubscriptionCommand, SubscriptionEvent, Tick
 from .tenants import TenantUpserted
 from .usage import UsageEvent
 from .wallet import SpendState, WalletCommand, WalletEvent
@@ -29,6 +29,7 @@ SCHEMAS: dict[str, Any] = {
     "subscription-command.v1": SubscriptionCommand,
     "subscription-event.v1": SubscriptionEvent,
     "tick.v1": Tick,
+    "catalogue.v1": CatalogueDocument,
 }
 
 

@@ -20,8 +20,9 @@ class PaymentRequested(WireModel):
     tenant_id: TenantId
     amount_minor: Annotated[int, Field(gt=0)]
     currency: Literal["EUR"] = "EUR"
-    credits: Credits
-    purpose: Literal["purchase", "auto_recharge"]
+    credits: Credits | None = Field(default=None, description="Credits bought, for a purchase or recharge.")
+    purpose: Literal["purchase", "auto_recharge", "invoice"]
+    invoice_number: str | None = None
     requested_by: str | None
     payment_method: str | None = Field(description="The tenant's payment method at the provider, if known.")
     requested_at: UtcDatetime

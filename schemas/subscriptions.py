@@ -281,3 +281,49 @@ class Tick(WireModel):
     day: date = Field(description="The day (tick.day) or the month's last day (tick.month_end).")
     period: Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = None
     emitted_at: UtcDatetime
+
+
+# --- the catalogue, on the compacted `subscriptions.catalogue` topic (key `catalogue`) ---------------------
+
+Euros = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]{1,2})?$")]
+Credits = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]{1,6})?$")]
+
+
+class CataloguePlan(WireModel):
+    code: Code
+    name: Label
+    rank: int = Field(description="Higher is a bigger plan: moving up is an upgrade (now), down a downgrade.")
+    per_seat: bool
+    included_credits: Credits = "0"
+    prices: dict[Interval, Euros] = Field(description="Price per period (per seat when per_seat), in euros.")
+
+
+class CatalogueApp(WireModel):
+    code: Code
+    name: Label
+    monthly_fee: Credits = Field(description="Credits debited per user at each month end.")
+
+
+class CatalogueAddOn(WireModel):
+    code: Code
+    name: Label
+    plans: list[CataloguePlan]
+
+
+class CatalogueSeller(WireModel):
+    name: Label
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    vat_number: Annotated[str, Field(max_length=20)]
+    invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,8}$")]
+    vat_rate: Annotated[str, Field(pattern=r"^[0-9]{1,2}(\.[0-9]{1,2})?$")]
+
+
+class CatalogueDocument(WireModel):
+    """A whole catalogue. The subscriptions service keeps the highest `version` it has seen."""
+
+    version: Annotated[int, Field(ge=1)]
+    currency: Literal["EUR"] = "EUR"
+    seller: CatalogueSeller
+    plans: list[CataloguePlan]
+    apps: list[CatalogueApp] = Field(default_factory=list)
+    addons: list[CatalogueAddOn] = Field(default_factory=list)

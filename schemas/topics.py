@@ -15,6 +15,7 @@ PAYMENTS_DLQ = "payments.dlq"
 SUBSCRIPTIONS_COMMANDS = "subscriptions.commands"
 SUBSCRIPTIONS_EVENTS = "subscriptions.events"
 SUBSCRIPTIONS_DLQ = "subscriptions.dlq"
+SUBSCRIPTIONS_CATALOGUE = "subscriptions.catalogue"
 SCHEDULER_TICKS = "scheduler.ticks"
 TENANTS = "tenants"
 NOTIFICATIONS_DLQ = "notifications.dlq"
@@ -43,6 +44,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(SUBSCRIPTIONS_COMMANDS, DEFAULT_PARTITIONS),
     TopicSpec(SUBSCRIPTIONS_EVENTS, DEFAULT_PARTITIONS),
     TopicSpec(SUBSCRIPTIONS_DLQ, DEFAULT_PARTITIONS),
+    TopicSpec(SUBSCRIPTIONS_CATALOGUE, 1, compacted=True),
     TopicSpec(SCHEDULER_TICKS, 1),
     TopicSpec(TENANTS, DEFAULT_PARTITIONS, compacted=True),
     TopicSpec(NOTIFICATIONS_DLQ, DEFAULT_PARTITIONS),

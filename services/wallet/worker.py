@@ -22,6 +22,7 @@ from .service import WalletInput, WalletService
 COMMAND = TypeAdapter[WalletCommand](WalletCommand)
 PAYMENT = TypeAdapter[PaymentEvent](PaymentEvent)
 log = structlog.get_logger()
+WALLET_PAYMENTS = ("purchase:", "recharge:")
 
 
 def build_router(worker: Worker, service: WalletService, directory: TenantDirectory, group: str) -> KafkaRouter:
@@ -55,7 +56,8 @@ def build_router(worker: Worker, service: WalletService, directory: TenantDirect
         except ValidationError as exc:
             await worker.dead_letter(msg, "schema_violation", str(exc))
             return
-        await handle(msg, outcome)
+        if outcome.payment_id.startswith(WALLET_PAYMENTS):  # invoices are the subscriptions service's
+            await handle(msg, outcome)
 
     subscribe_directory(router, worker, directory, group)
 

@@ -56,8 +56,8 @@ class Outcome:
     effects: list[Effect]
 
     @property
-    def changed(self) -> bool:
-        return bool(self.effects)
+    def invoices(self) -> list[Invoice]:
+        return [e.invoice for e in self.effects if isinstance(e, InvoiceDrafted)]
 
 
 def _refuse(account: Account, reason: str, detail: str) -> Outcome:
