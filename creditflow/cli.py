@@ -604,5 +604,7 @@ def notifications(tenant_id: str, as_json: JsonFlag = False, state_dir: StateDir
 
 
 def main() -> None:
+    from . import cli_subscriptions  # noqa: F401 - registers its commands on `app`
+
     with contextlib.suppress(KeyboardInterrupt):
         app()

@@ -25,6 +25,7 @@ from schemas.tenants import Language, Member, TenantUpserted
 from services.metering.adapters.mongo import MongoUsageStore
 from services.metering.adapters.prices import MongoPriceStore
 from services.notifications.adapters.mongo import MongoNotificationLog
+from services.subscriptions.adapters.mongo import MongoSubscriptionStore
 from services.wallet.adapters.mongo import MongoWalletStore
 from services.wallet.domain.reconcile import problems
 from shared.config import Settings
@@ -32,7 +33,7 @@ from shared.directory import TenantDirectory
 from shared.kafka import admin_kwargs
 from shared.mongo import make_client
 
-DIRECTORY_READERS = ("metering", "wallet", "notifications")
+DIRECTORY_READERS = ("metering", "wallet", "notifications", "subscriptions")
 
 
 @dataclass
@@ -220,6 +221,53 @@ class Ops:
                 wallet = await store.wallet(tenant)
                 report[tenant] = problems(wallet, *await store.sum_of_entries(tenant))
             return report
+
+    async def send_subscription(self, command: WireModel, *, wait: float = 30.0) -> dict[str, Any] | None:
+        """Publish a subscription command; with `wait`, return the subscription events it caused."""
+        tenant_id, command_id = command.tenant_id, command.command_id  # type: ignore[attr-defined]
+        await self.publish(topics.SUBSCRIPTIONS_COMMANDS, tenant_id, command.model_dump(mode="json"))
+        if not wait:
+            return None
+        client = self._client()
+        try:
+            db = client[self.settings.database_name("subscriptions")]
+            deadline = time.monotonic() + wait
+            while (marker := await db["applied"].find_one({"_id": f"{tenant_id}|{command_id}"})) is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"subscriptions has not applied {command_id} within {wait}s")
+                await asyncio.sleep(0.1)
+            found = [d async for d in db["outbox"].find({"_id": {"$in": marker["message_ids"]}})]
+            found.sort(key=lambda d: marker["message_ids"].index(d["_id"]))
+            events = [d["payload"] for d in found if d["topic"] == topics.SUBSCRIPTIONS_EVENTS]
+            return {"command_id": command_id, "events": events}
+        finally:
+            await client.close()
+
+    async def run_scheduler_once(self, now: datetime, *, holder: str = "creditflow-cli") -> list[str]:
+        """What the scheduler does every minute, once, at `now` (for operators and tests with a fake clock)."""
+        from services.scheduler.adapters.mongo import MongoLease
+        from services.scheduler.app import run_once
+        from shared.kafka import make_broker
+
+        broker = make_broker(self.settings, client_id="creditflow-cli-scheduler")
+        client = self._client()
+        await broker.start()
+        try:
+            lease = MongoLease(client[self.settings.database_name("scheduler")])
+            published = await run_once(broker, lease, holder, now)
+            await lease.release(holder)
+            return published
+        finally:
+            await broker.stop()
+            await client.close()
+
+    @asynccontextmanager
+    async def subscription_store(self) -> AsyncIterator[MongoSubscriptionStore]:
+        client = self._client()
+        try:
+            yield MongoSubscriptionStore(client, client[self.settings.database_name("subscriptions")])
+        finally:
+            await client.close()
 
     @asynccontextmanager
     async def wallet_store(self) -> AsyncIterator[MongoWalletStore]:

@@ -1,0 +1,23 @@
+"""An invoice or receipt as a standalone HTML page (`creditflow invoices export`)."""
+
+from decimal import Decimal
+from pathlib import Path
+
+from babel.numbers import format_currency
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from .domain.catalogue import Seller
+from .domain.model import BillingInfo, Invoice
+
+_ENV = Environment(
+    loader=FileSystemLoader(Path(__file__).parent),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+)
+
+
+def render_receipt(invoice: Invoice, seller: Seller, billing: BillingInfo | None) -> str:
+    def money(cents: int) -> str:
+        return format_currency(Decimal(cents) / 100, "EUR", locale="fr_BE")
+
+    return _ENV.get_template("receipt.html").render(invoice=invoice, seller=seller, billing=billing, money=money)

@@ -1,0 +1,158 @@
+"""A tenant's year of subscription on the real stack, driven by a fake clock: the scheduler is run at chosen
+instants (catching up every day in between) and commands carry their business day.
+
+Checks invoices (amounts, VAT, sequential numbers, paid), allowance grants and month-end app fees in the
+wallet against values computed by hand, the 15-day rule, and that a second scheduler run over the same
+period charges nothing twice."""
+
+import asyncio
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from creditflow.supervisor import Supervisor
+from schemas import subscriptions as wire
+from services.scheduler.adapters.mongo import MongoLease
+from tests.conftest import eventually
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+ADMIN = "admin@acme.example"
+USERS = ["ann@acme.example", "bob@acme.example"]
+
+
+def at(day: str, hour: int = 9) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
+
+
+class Year:
+    def __init__(self, ops: Any, tenant_id: str) -> None:
+        self.ops, self.tenant_id, self.n = ops, tenant_id, 0
+
+    async def command(self, cls: type, day: str, **fields: Any) -> list[dict[str, Any]]:
+        self.n += 1
+        command = cls(command_id=f"y{self.n}", tenant_id=self.tenant_id, issued_at=at(day), by=ADMIN, **fields)
+        outcome = await self.ops.send_subscription(command, wait=60)
+        return list(outcome["events"])
+
+    async def until(self, day: str) -> None:
+        """The scheduler runs at 00:05 on `day`; wait until subscriptions has processed that day's tick."""
+        await self.ops.run_scheduler_once(at(day, 0).replace(minute=5))
+        async with self.ops.subscription_store() as store:
+            applied = store._applied
+
+            async def processed() -> bool:
+                return await applied.find_one({"_id": f"{self.tenant_id}|tick:day:{day}"}) is not None
+
+            await eventually(processed, timeout=180, interval=0.5)
+
+
+async def test_a_year_of_subscription(ops, workers: Supervisor, tenant_id) -> None:
+    workers.workers["scheduler"].stop()  # the test is the clock now
+    try:
+        await _year(ops, tenant_id)
+    finally:
+        workers.workers["scheduler"].start()
+
+
+async def _year(ops: Any, tenant_id: str) -> None:
+    await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="fr")
+    await ops.grant(tenant_id, Decimal(1000), kind="purchased", source="credits for the app fees")
+    year = Year(ops, tenant_id)
+    await ops.run_scheduler_once(at("2027-01-31", 0))  # catches up from wherever the scheduler was
+
+    info = wire.BillingInfo(company_name="Acme SA", address_line1="Rue Neuve 1", postal_code="1000", city="Bruxelles",
+                            country="BE", vat_number="BE0999999999")  # fmt: skip
+    await year.command(wire.SetBillingInfo, "2027-01-31", billing_info=info)
+    card = wire.Card(brand="Visa", last4="4242", exp_month=12, exp_year=2030, funding="credit")
+    await year.command(wire.SetPaymentMethod, "2027-01-31", method="card", card=card)
+    started = await year.command(wire.Start, "2027-01-31", plan="team", interval="monthly", seats=3)
+    assert [e["kind"] for e in started] == ["subscription.started", "invoice.issued"]
+    assert started[0]["period_end"] == "2027-02-28"
+    await year.command(wire.AssignApp, "2027-01-31", app="inspecteur", users=USERS)
+
+    await year.until("2027-02-10")
+    await year.command(wire.ChangePlan, "2027-02-10", plan="business")  # upgrade mid-cycle: 18 of 28 days left
+    await year.command(wire.ChangeSeats, "2027-02-15", seats=5)  # 2 more users: 13 of 28 days left
+    await year.until("2027-03-05")
+    scheduled = await year.command(wire.ChangePlan, "2027-03-05", plan="team")  # downgrade: at the renewal
+    assert [(e["kind"], e["scheduled"], e["effective_on"]) for e in scheduled] == [
+        ("subscription.plan_changed", True, "2027-03-31")
+    ]
+    await year.until("2027-03-20")
+    [refused] = await year.command(wire.ChangePlan, "2027-03-20", plan="enterprise")
+    assert (refused["kind"], refused["reason"]) == ("subscription.change_refused", "within_15_days_of_renewal")
+    await year.until("2027-04-10")
+    [cancelled] = await year.command(wire.Cancel, "2027-04-10")
+    assert (cancelled["kind"], cancelled["ends_on"]) == ("subscription.cancellation_scheduled", "2027-04-29")
+    await year.command(wire.Reactivate, "2027-04-12")
+    await year.until("2027-12-31")
+
+    # --- invoices: amounts computed by hand (21 % VAT, half-even to the cent) ---
+    expected = [
+        ("start", 4500, 945),  # Team 3 users x 15.00
+        ("upgrade", 2893, 608),  # -45.00 x 18/28 + 90.00 x 18/28 = -28.93 + 57.86
+        ("seats", 2786, 585),  # 2 users x 30.00 x 13/28
+        ("renewal", 15000, 3150),  # 28 Feb: Business 5 users
+        ("renewal", 7500, 1575),  # 31 Mar: the downgrade to Team applies
+        *[("renewal", 7500, 1575)] * 9,  # 30 Apr, 31 May, ... 31 Dec (reactivated: it renews)
+    ]
+    async with ops.subscription_store() as store:
+
+        async def all_paid() -> list[Any] | None:
+            found = sorted(await store.invoices(tenant_id), key=lambda i: i.number or "")
+            return found if len(found) >= len(expected) and all(i.status == "paid" for i in found) else None
+
+        invoices = await eventually(all_paid, timeout=120, interval=0.5)
+    assert [(i.reason, i.subtotal, i.vat) for i in invoices] == expected
+    assert all(i.total == i.subtotal + i.vat for i in invoices)
+    numbers = [int(str(i.number).rsplit("-", 1)[1]) for i in invoices]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), "sequential, no gaps"
+    renewals = [i.period_start.isoformat() for i in invoices if i.reason == "renewal"]
+    assert renewals == ["2027-02-28", "2027-03-31", "2027-04-30", "2027-05-31", "2027-06-30", "2027-07-31",
+                        "2027-08-31", "2027-09-30", "2027-10-31", "2027-11-30", "2027-12-31"]  # fmt: skip
+
+    # --- the wallet: one allowance per monthly anniversary, one fee per user per month end ---
+    grants, fees = await _wallet_effects(ops, tenant_id, grants=12, fees=22)
+    assert [(g.command_id.rsplit(":", 1)[1], g.amount // 1_000_000) for g in grants][:3] == [
+        ("2027-01-31", 50),
+        ("2027-02-28", 200),  # Business since 10 February
+        ("2027-03-31", 50),  # Team again
+    ]
+    assert [g.amount for g in grants[3:]] == [50_000_000] * 9
+    assert {f.command_id for f in fees} == {
+        f"fee:{tenant_id}:inspecteur:{user}:2027-{month:02d}" for user in USERS for month in range(1, 12)
+    }
+    assert all(f.amount == -2_500_000 and f.entry_type == "monthly_fee:inspecteur" for f in fees)
+
+    # --- a second scheduler (or a rerun after a crash) publishes the same ticks again: nothing twice ---
+    client = ops._client()
+    try:
+        await MongoLease(client[ops.settings.database_name("scheduler")]).record_emitted(date(2027, 10, 28))
+    finally:
+        await client.close()
+    await year.until("2027-12-31")  # republishes day:2027-10-29 .. day:2027-12-31 and month-end:2027-10, -11
+    async with ops.subscription_store() as store:
+        assert len(await store.invoices(tenant_id)) == len(expected)
+    await _wallet_effects(ops, tenant_id, grants=12, fees=22)
+    assert await ops.reconcile(tenant_id) == {tenant_id: []}
+
+
+async def _wallet_effects(ops: Any, tenant_id: str, *, grants: int, fees: int) -> tuple[list[Any], list[Any]]:
+    from services.wallet.ports import LedgerQuery
+
+    async with ops.wallet_store() as store:
+
+        async def found() -> tuple[list[Any], list[Any]] | None:
+            g = await store.ledger(tenant_id, limit=1000, query=LedgerQuery(entry_type="grant"))
+            allowance = sorted((e for e in g if e.command_id.startswith("allowance:")), key=lambda e: e.command_id)
+            f = await store.ledger(tenant_id, limit=1000, query=LedgerQuery(entry_type="monthly_fee:inspecteur"))
+            return (allowance, f) if len(allowance) >= grants and len(f) >= fees else None
+
+        result = await eventually(found, timeout=120, interval=0.5)
+        await asyncio.sleep(2)  # anything applied twice would have arrived by now
+        again = await found()
+    assert result is not None and again is not None
+    assert (len(again[0]), len(again[1])) == (grants, fees), "nothing applied twice"
+    return result
