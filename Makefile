@@ -32,7 +32,7 @@ lint: $(VENV)/.synced
 	$(BIN)/ruff check .
 
 typecheck: $(VENV)/.synced
-	$(BIN)/mypy creditflow schemas services shared benchmarks
+	$(BIN)/mypy creditflow schemas services shared benchmarks proof
 
 bench: $(VENV)/.synced
 	$(BIN)/python -m benchmarks.wallet_debits

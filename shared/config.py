@@ -60,6 +60,21 @@ class Settings(BaseSettings):
             )
         return resolved
 
+    def secret_values(self) -> list[str]:
+        """Every secret this process holds, for the log redaction: passwords and the URIs that carry them."""
+        from urllib.parse import unquote, urlsplit
+
+        found: list[str] = []
+        for secret in (self.mongodb_uri, self.smtp_url, self.kafka_sasl_password):
+            if secret is None:
+                continue
+            value = secret.get_secret_value()
+            found.append(value)
+            password = urlsplit(value).password if "://" in value else None
+            if password:
+                found += [password, unquote(password)]
+        return found
+
     def database_name(self, service: str) -> str:
         return f"{self.mongodb_database_prefix}_{service}"
 

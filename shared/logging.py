@@ -3,7 +3,7 @@
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
@@ -13,8 +13,20 @@ _SECRET_KEY = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|cr
 MASK = "***"
 
 
+_KNOWN: set[str] = set()
+"""The actual secret values of this process (passwords from the settings), masked wherever they appear."""
+
+
+def remember_secrets(values: Iterable[str | None]) -> None:
+    _KNOWN.update(v for v in values if v and len(v) >= 4)
+
+
 def redact_text(text: str) -> str:
-    return _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+    for secret in _KNOWN:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
 
 
 def _redact(value: Any) -> Any:
@@ -40,7 +52,10 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
+def configure_logging(service: str, level: str = "INFO", *, secrets: Iterable[str | None] = ()) -> None:
+    """JSON logs for `service`. `secrets` (e.g. `settings.secret_values()`) are masked in every line, even in
+    free text written by a library."""
+    remember_secrets(secrets)
     shared_processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

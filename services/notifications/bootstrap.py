@@ -33,7 +33,7 @@ def bootstrap(settings: NotificationSettings | None = None) -> FastStream:
     assert settings is not None
     if settings.smtp_url is None:
         raise RuntimeError("SMTP_URL is not set (or start the local stack with `creditflow up`)")
-    configure_logging(SERVICE, settings.log_level)
+    configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
     broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))
     worker = Worker(SERVICE, settings, broker, topics.NOTIFICATIONS_DLQ)
     notification_log = MongoNotificationLog(worker.db)

@@ -20,7 +20,7 @@ SERVICE = "payments"
 def bootstrap(settings: PaymentsSettings | None = None) -> FastStream:
     settings = settings or PaymentsSettings().require_addresses()  # type: ignore[assignment]
     assert settings is not None
-    configure_logging(SERVICE, settings.log_level)
+    configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
     broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))
     worker = Worker(SERVICE, settings, broker, topics.PAYMENTS_DLQ)
     broker.include_router(build_router(worker, MongoCharges(worker.db), settings.consumer_group))

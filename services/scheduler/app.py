@@ -52,7 +52,7 @@ async def run_once(broker: KafkaBroker, lease: MongoLease, holder: str, now: dat
 async def main() -> None:
     settings = SchedulerSettings().require_addresses()
     assert isinstance(settings, SchedulerSettings)
-    configure_logging("scheduler", settings.log_level)
+    configure_logging("scheduler", settings.log_level, secrets=settings.secret_values())
     broker = make_broker(settings, client_id="scheduler")
     mongo = make_client(settings, app_name="creditflow-scheduler")
     lease = MongoLease(mongo[settings.database_name("scheduler")])

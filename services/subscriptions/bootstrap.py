@@ -26,7 +26,7 @@ SERVICE = "subscriptions"
 def bootstrap(settings: SubscriptionSettings | None = None) -> FastStream:
     settings = settings or SubscriptionSettings().require_addresses()  # type: ignore[assignment]
     assert settings is not None
-    configure_logging(SERVICE, settings.log_level)
+    configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
     broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))
     worker = Worker(SERVICE, settings, broker, topics.SUBSCRIPTIONS_DLQ)
     store = MongoSubscriptionStore(worker.mongo, worker.db)

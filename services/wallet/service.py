@@ -263,7 +263,9 @@ class WalletService:
         at = self.clock()
         tenant_id = command.tenant_id
         request = to_request(command)
-        admins = await self.directory.admins(tenant_id) if isinstance(request, m.PurchaseRequest) else None
+        on_behalf = isinstance(request, m.ConfigureRequest) and request.by is not None
+        needs_admins = isinstance(request, m.PurchaseRequest) or on_behalf
+        admins = await self.directory.admins(tenant_id) if needs_admins else None
         target = request.target_entry_id if isinstance(request, m.VoidRequest | m.RefundRequest) else None
         exclude = (
             {"issued_at"}

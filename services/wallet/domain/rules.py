@@ -414,7 +414,12 @@ def _adjust(d: _Decision, request: AdjustmentRequest) -> None:
     d.record(movements, entry_type="adjustment", source=request.reason, personnel=request.by)
 
 
-def _configure(d: _Decision, request: ConfigureRequest) -> None:
+def _configure(d: _Decision, request: ConfigureRequest, admins: frozenset[str] | None) -> None:
+    """Settings change on behalf of `request.by`: a tenant admin (anyone else is refused). Without `by`, the
+    change comes from the vendor's own operators (the commands topic is not open to tenants)."""
+    if request.by is not None and (admins is None or request.by.lower() not in admins):
+        d.refuse("not_an_admin", f"{request.by} is not an admin of the tenant")
+        return
     wallet, changed = d.wallet, list[str]()
     if not isinstance(request.policy, Unset):
         if request.policy.overdraft_limit < 0:
@@ -497,7 +502,7 @@ def decide(
         case ExpireRequest():
             pass
         case ConfigureRequest():
-            _configure(d, request)
+            _configure(d, request, admins)
     if not isinstance(request, PaymentOutcome):
         _maybe_recharge(d)
     return d.finish()

@@ -418,3 +418,14 @@ def test_two_tenants_using_the_same_command_id_get_distinct_entries() -> None:
     other = decide(Wallet("other"), grant("sms-1", 1), at=AT)
 
     assert acme.entries[0].entry_id != other.entries[0].entry_id
+
+
+def test_a_policy_change_on_behalf_of_someone_who_is_not_an_admin_is_refused() -> None:
+    ledger = funded(10)
+
+    events = ledger.do(ConfigureRequest("cfg", policy=Policy("overdraft", 50 * CREDIT), by="member@acme.example"))
+    allowed = ledger.do(ConfigureRequest("cfg2", policy=Policy("overdraft", 50 * CREDIT), by=ADMIN))
+
+    assert isinstance(events[0], ev.CommandRefused) and events[0].reason == "not_an_admin"
+    assert isinstance(allowed[0], ev.SettingsChanged)
+    assert ledger.wallet.policy == Policy("overdraft", 50 * CREDIT)
