@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEMO ?= 1
 STATE_DIR ?= .creditflow
 
-.PHONY: up test unit integration lint typecheck schemas bench clean
+.PHONY: up test unit integration lint typecheck schemas bench chaos clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench: $(VENV)/.synced
 	$(BIN)/python -m benchmarks.wallet_debits
 	$(BIN)/python -m benchmarks.metering_events
 	$(BIN)/python -m benchmarks.notification_latency
+
+chaos: $(VENV)/.synced
+	$(BIN)/python -m proof.chaos
 
 schemas: $(VENV)/.synced
 	$(BIN)/python -m schemas.export

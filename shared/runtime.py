@@ -52,8 +52,10 @@ class MessageContext(BaseMiddleware):
     dead_letter: ClassVar[Callable[[StreamMessage[Any], Reason, str], Awaitable[None]] | None] = None
 
     async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
-        record = msg.raw_message
-        key = record.key.decode(errors="replace") if getattr(record, "key", None) else None
+        raw = msg.raw_message
+        batch = isinstance(raw, tuple)  # a batch subscriber: the handler isolates poison messages itself
+        record = raw[0] if batch else raw
+        key = record.key.decode(errors="replace") if getattr(record, "key", None) and not batch else None
         where = (record.topic, record.partition, record.offset)
         with structlog.contextvars.bound_contextvars(
             topic=record.topic, partition=record.partition, offset=record.offset, tenant_id=key
@@ -64,7 +66,7 @@ class MessageContext(BaseMiddleware):
                 MessageContext.failures += 1
                 tries = MessageContext.attempts[where] = MessageContext.attempts.get(where, 0) + 1
                 poison = MessageContext.dead_letter
-                if not isinstance(exc, TRANSIENT) and tries >= POISON_AFTER and poison is not None:
+                if not batch and not isinstance(exc, TRANSIENT) and tries >= POISON_AFTER and poison is not None:
                     log.exception("message_failed_dead_lettering", attempts=tries)
                     await poison(msg, "processing_failed", f"{type(exc).__name__}: {exc}"[:2000])
                     MessageContext.attempts.pop(where, None)
@@ -151,15 +153,39 @@ class Worker:
         self.mongo = make_client(settings, app_name=f"creditflow-{service}")
         self.db = self.mongo[settings.database_name(service)]
         self._health: asyncio.Server | None = None
+        self._producer: Any = None
         MessageContext.dead_letter = self.dead_letter
 
     async def publish(self, payload: dict[str, Any] | Any, topic: str, key: str) -> None:
         body = payload if isinstance(payload, dict) else payload.model_dump(mode="json")
         await self.broker.publish(json.dumps(body, separators=(",", ":")).encode(), topic, key=key.encode())
 
+    async def publish_many(self, messages: list[tuple[str, str, dict[str, Any] | Any]]) -> None:
+        """Publish (topic, key, payload) messages in order, pipelined: all are handed to one producer first, then
+        every acknowledgement is awaited, so a batch costs one round trip instead of one per message. Order per
+        partition is kept (one producer, sends in order)."""
+        if self._producer is None:
+            from aiokafka import AIOKafkaProducer
+
+            from .kafka import admin_kwargs
+
+            self._producer = AIOKafkaProducer(
+                **admin_kwargs(self.settings), acks="all", enable_idempotence=False, linger_ms=2
+            )
+            await self._producer.start()
+        futures = []
+        for topic, key, payload in messages:
+            body = payload if isinstance(payload, dict) else payload.model_dump(mode="json")
+            raw = json.dumps(body, separators=(",", ":")).encode()
+            futures.append(await self._producer.send(topic, raw, key=key.encode()))
+        await asyncio.gather(*futures)
+
     async def dead_letter(self, msg: StreamMessage[Any], reason: Reason, detail: str) -> None:
         """Send a message that can never succeed to this service's dead-letter topic, with the reason."""
-        record = msg.raw_message
+        await self.dead_letter_record(msg.raw_message, reason, detail)
+
+    async def dead_letter_record(self, record: Any, reason: Reason, detail: str) -> None:
+        """The same for one record of a batch (an aiokafka ConsumerRecord)."""
         await dead_letter(
             self.broker,
             self.dlq_topic,
@@ -185,6 +211,8 @@ class Worker:
     async def close(self) -> None:
         if self._health is not None:
             self._health.close()
+        if self._producer is not None:
+            await self._producer.stop()
         await self.mongo.close()
 
 

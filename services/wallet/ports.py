@@ -50,6 +50,10 @@ class WalletStore(Protocol):
         """
         ...
 
+    async def apply_batch(self, tenant_id: str, items: list[Any], *, at: datetime) -> list[Applied]:
+        """Apply a run of one tenant's commands (`batch.Item`s), in order, in one transaction."""
+        ...
+
     async def wallet(self, tenant_id: str) -> Wallet: ...
 
     async def ledger(

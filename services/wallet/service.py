@@ -10,6 +10,7 @@ from schemas import wallet as wire
 from schemas.money import from_micros, to_micros
 from shared.idempotency import fingerprint
 
+from .batch import Item
 from .domain import events as ev
 from .domain import model as m
 from .domain.rules import Outcome, decide
@@ -260,7 +261,23 @@ class WalletService:
     clock: Clock
 
     async def handle(self, command: WalletInput) -> Applied:
+        [(_, applied)] = await self.handle_batch([command])
+        return applied
+
+    async def handle_batch(self, commands: list[WalletInput]) -> list[tuple[WalletInput, Applied]]:
+        """Apply commands in their order; each tenant's run in one transaction. Returns them with outcomes,
+        grouped by tenant (each tenant's in order)."""
         at = self.clock()
+        runs: dict[str, list[WalletInput]] = {}
+        for command in commands:
+            runs.setdefault(command.tenant_id, []).append(command)
+        done: list[tuple[WalletInput, Applied]] = []
+        for tenant_id, run in runs.items():
+            items = [await self._item(command, at) for command in run]
+            done += zip(run, await self.store.apply_batch(tenant_id, items, at=at), strict=True)
+        return done
+
+    async def _item(self, command: WalletInput, at: datetime) -> Item:
         tenant_id = command.tenant_id
         request = to_request(command)
         on_behalf = isinstance(request, m.ConfigureRequest) and request.by is not None
@@ -272,14 +289,19 @@ class WalletService:
             if not isinstance(command, payments.PaymentSucceeded | payments.PaymentFailed)
             else {"occurred_at"}
         )
-        return await self.store.apply(
-            tenant_id,
+
+        def decide_one(wallet: m.Wallet, entry: m.LedgerEntry | None) -> Outcome:
+            return decide(wallet, request, at=at, admins=admins, target=entry)
+
+        def wire_of(outcome: Outcome) -> list[Published]:
+            return to_wire(tenant_id, at, outcome)
+
+        return Item(
             request.command_id,
             fingerprint(command.model_dump(mode="json", exclude=exclude)),
-            lambda wallet, entry: decide(wallet, request, at=at, admins=admins, target=entry),
-            lambda outcome: to_wire(tenant_id, at, outcome),
-            at=at,
-            target_entry_id=target,
+            decide_one,
+            wire_of,
+            target,
         )
 
     def spend_state(self, wallet: m.Wallet, at: datetime) -> wire.SpendState:

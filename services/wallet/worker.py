@@ -14,7 +14,7 @@ from schemas import topics
 from schemas.payments import PaymentEvent
 from schemas.wallet import Expire, WalletCommand
 from shared.directory import TenantDirectory
-from shared.runtime import Worker, subscribe_directory
+from shared.runtime import TRANSIENT, Worker, subscribe_directory
 
 from .adapters.mongo import MongoWalletStore
 from .service import WalletInput, WalletService
@@ -25,39 +25,71 @@ log = structlog.get_logger()
 WALLET_PAYMENTS = ("purchase:", "recharge:")
 
 
-def build_router(worker: Worker, service: WalletService, directory: TenantDirectory, group: str) -> KafkaRouter:
+def build_router(
+    worker: Worker, service: WalletService, directory: TenantDirectory, group: str, *, batch_size: int = 500
+) -> KafkaRouter:
     router = KafkaRouter()
     common: dict[str, Any] = {"auto_offset_reset": "earliest", "ack_policy": AckPolicy.NACK_ON_ERROR}
+    batched: dict[str, Any] = {"batch": True, "max_records": batch_size, "batch_timeout_ms": 20, **common}
 
-    async def handle(msg: KafkaMessage, command: WalletInput) -> None:
-        applied = await service.handle(command)
-        if applied.status == "conflict":
-            await worker.dead_letter(msg, "conflict", f"{command.tenant_id}: this id was applied with another payload")
+    async def apply(records: list[Any], commands: list[WalletInput]) -> None:
+        """Apply, then publish every resulting event and each tenant's final spend state, then return (the
+        offsets are committed after). A conflict goes to the dead-letter topic with its record."""
+        record_of = {id(c): r for c, r in zip(commands, records, strict=True)}
+        outcomes = await service.handle_batch(commands)
+        out: list[tuple[str, str, Any]] = []
+        final: dict[str, Any] = {}
+        for command, applied in outcomes:
+            if applied.status == "conflict":
+                detail = f"{command.tenant_id}: this id was applied with another payload"
+                await worker.dead_letter_record(record_of[id(command)], "conflict", detail)
+                continue
+            out += [(e["topic"], command.tenant_id, e["event"]) for e in applied.events]
+            if applied.wallet is not None:
+                final[command.tenant_id] = applied.wallet
+        now = datetime.now(UTC)
+        for tenant_id in {c.tenant_id for c, _ in outcomes}:
+            wallet = final.get(tenant_id) or await service.store.wallet(tenant_id)
+            out.append((topics.WALLET_SPEND_STATE, tenant_id, service.spend_state(wallet, now)))
+        await worker.publish_many(out)
+
+    async def handle(msg: KafkaMessage, adapter: TypeAdapter[Any], accept: Any) -> None:
+        records: list[Any] = list(msg.raw_message)
+        valid: list[tuple[Any, WalletInput]] = []
+        for record in records:
+            try:
+                command = adapter.validate_json(record.value or b"")
+            except ValidationError as exc:
+                await worker.dead_letter_record(record, "schema_violation", str(exc))
+                continue
+            if accept(command):
+                valid.append((record, command))
+        if not valid:
             return
-        for out in applied.events:
-            await worker.publish(out["event"], out["topic"], key=command.tenant_id)
-        wallet = applied.wallet or await service.store.wallet(command.tenant_id)
-        state = service.spend_state(wallet, datetime.now(UTC))
-        await worker.publish(state, topics.WALLET_SPEND_STATE, key=command.tenant_id)
-
-    @router.subscriber(topics.WALLET_COMMANDS, group_id=group, **common)  # type: ignore[untyped-decorator]
-    async def on_wallet_command(msg: KafkaMessage) -> None:
         try:
-            command = COMMAND.validate_json(msg.body)
-        except ValidationError as exc:
-            await worker.dead_letter(msg, "schema_violation", str(exc))
-            return
-        await handle(msg, command)
+            await apply([r for r, _ in valid], [c for _, c in valid])
+        except TRANSIENT:
+            raise  # the infrastructure: the whole batch is redelivered after a pause
+        except Exception:
+            # Something in this batch cannot be applied: go one command at a time, so that only the culprit
+            # is dead-lettered and every valid command behind it is still applied.
+            log.exception("batch_failed_isolating")
+            for record, command in valid:
+                try:
+                    await apply([record], [command])
+                except TRANSIENT:
+                    raise
+                except Exception as exc:
+                    await worker.dead_letter_record(record, "processing_failed", f"{type(exc).__name__}: {exc}")
 
-    @router.subscriber(topics.PAYMENTS_EVENTS, group_id=f"{group}-payments", **common)  # type: ignore[untyped-decorator]
-    async def on_payment_event(msg: KafkaMessage) -> None:
-        try:
-            outcome = PAYMENT.validate_json(msg.body)
-        except ValidationError as exc:
-            await worker.dead_letter(msg, "schema_violation", str(exc))
-            return
-        if outcome.payment_id.startswith(WALLET_PAYMENTS):  # invoices are the subscriptions service's
-            await handle(msg, outcome)
+    @router.subscriber(topics.WALLET_COMMANDS, group_id=group, **batched)  # type: ignore[untyped-decorator]
+    async def on_wallet_commands(msg: KafkaMessage) -> None:
+        await handle(msg, COMMAND, lambda _: True)
+
+    @router.subscriber(topics.PAYMENTS_EVENTS, group_id=f"{group}-payments", **batched)  # type: ignore[untyped-decorator]
+    async def on_payment_events(msg: KafkaMessage) -> None:
+        # invoices are the subscriptions service's
+        await handle(msg, PAYMENT, lambda event: event.payment_id.startswith(WALLET_PAYMENTS))
 
     subscribe_directory(router, worker, directory, group)
 

@@ -5,6 +5,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from ..batch import Item, Marker, apply_run
 from ..domain.model import LedgerEntry, Wallet
 from ..ports import Applied, Decision, LedgerQuery, WireEvents
 
@@ -26,16 +27,24 @@ class InMemoryWalletStore:
         at: datetime,
         target_entry_id: str | None = None,
     ) -> Applied:
-        if (seen := self.applied.get((tenant_id, command_id))) is not None:
-            stored_fingerprint, events = seen
-            return Applied("duplicate", events) if stored_fingerprint == fingerprint else Applied("conflict", [])
-        current = await self.wallet(tenant_id)
-        target = next((e for e in self.entries if e.entry_id == target_entry_id and e.tenant_id == tenant_id), None)
-        outcome = decide(current, target)
-        wire = to_wire(outcome)
-        self.applied[(tenant_id, command_id)] = (fingerprint, wire)
-        self.entries.extend(outcome.entries)
-        for mark in outcome.marks:
+        [applied] = await self.apply_batch(
+            tenant_id, [Item(command_id, fingerprint, decide, to_wire, target_entry_id)], at=at
+        )
+        return applied
+
+    async def apply_batch(self, tenant_id: str, items: list[Item], *, at: datetime) -> list[Applied]:
+        seen = {
+            i.command_id: Marker(*self.applied[(tenant_id, i.command_id)])
+            for i in items
+            if (tenant_id, i.command_id) in self.applied
+        }
+        wanted = {i.target_entry_id for i in items if i.target_entry_id}
+        targets = {e.entry_id: e for e in self.entries if e.entry_id in wanted and e.tenant_id == tenant_id}
+        run = apply_run(await self.wallet(tenant_id), items, seen, targets)
+        for command_id, marker in run.markers.items():
+            self.applied[(tenant_id, command_id)] = (marker.fingerprint, marker.events)
+        self.entries.extend(run.entries)
+        for mark in run.marks:
             index = next(i for i, e in enumerate(self.entries) if e.entry_id == mark.entry_id)
             old = self.entries[index]
             self.entries[index] = replace(
@@ -43,8 +52,8 @@ class InMemoryWalletStore:
                 reversed_amount=old.reversed_amount + mark.reversed_delta,
                 voided_by=mark.voided_by or old.voided_by,
             )
-        self.wallets[tenant_id] = outcome.wallet
-        return Applied("applied", wire, outcome.wallet)
+        self.wallets[tenant_id] = run.wallet
+        return run.results
 
     async def wallet(self, tenant_id: str) -> Wallet:
         return self.wallets.get(tenant_id) or Wallet(tenant_id)

@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.idempotency import is_duplicate_key
 from shared.mongo import AsyncMongoClient, Document, in_transaction
 
+from ..batch import Item, Marker, apply_run
 from ..domain.model import LedgerEntry, Wallet
 from ..ports import Applied, Decision, LedgerQuery, WireEvents
 from .codec import entry_from_doc, entry_to_doc, wallet_from_doc, wallet_to_doc
@@ -57,14 +58,6 @@ class MongoWalletStore:
     def _marker_id(tenant_id: str, command_id: str) -> str:
         return f"{tenant_id}|{command_id}"
 
-    async def _already(self, marker_id: str, fingerprint: str) -> Applied | None:
-        marker = await self._applied.find_one({"_id": marker_id})
-        if marker is None:
-            return None
-        if marker["fingerprint"] != fingerprint:
-            return Applied("conflict", [])
-        return Applied("duplicate", marker["events"])
-
     async def apply(
         self,
         tenant_id: str,
@@ -76,46 +69,59 @@ class MongoWalletStore:
         at: datetime,
         target_entry_id: str | None = None,
     ) -> Applied:
-        marker_id = self._marker_id(tenant_id, command_id)
-        if (seen := await self._already(marker_id, fingerprint)) is not None:
-            return seen
+        [applied] = await self.apply_batch(
+            tenant_id, [Item(command_id, fingerprint, decide, to_wire, target_entry_id)], at=at
+        )
+        return applied
 
-        async def work(session: AsyncClientSession) -> Applied:
+    async def apply_batch(self, tenant_id: str, items: list[Item], *, at: datetime) -> list[Applied]:
+        """Apply a run of one tenant's commands, in order, in one transaction (see `batch.apply_run`)."""
+        marker_ids = [self._marker_id(tenant_id, i.command_id) for i in items]
+        target_ids = [i.target_entry_id for i in items if i.target_entry_id]
+
+        async def work(session: AsyncClientSession) -> list[Applied]:
             current = wallet_from_doc(await self._wallets.find_one({"_id": tenant_id}, session=session), tenant_id)
-            target = None
-            if target_entry_id is not None:
-                found = await self._ledger.find_one({"_id": target_entry_id, "tenant_id": tenant_id}, session=session)
-                target = entry_from_doc(found) if found else None
-            outcome = decide(current, target)
-            wire = to_wire(outcome)
-            await self._applied.insert_one(
-                {
-                    "_id": marker_id,
-                    "tenant_id": tenant_id,
-                    "command_id": command_id,
-                    "fingerprint": fingerprint,
-                    "events": wire,
-                    "recorded_at": at,
-                },
-                session=session,
-            )
-            if entries := outcome.entries:
-                await self._ledger.insert_many([entry_to_doc(e) for e in entries], session=session)
-            for mark in outcome.marks:
+            seen = {
+                doc["command_id"]: Marker(doc["fingerprint"], doc["events"])
+                async for doc in self._applied.find({"_id": {"$in": marker_ids}}, session=session)
+            }
+            targets = {}
+            if target_ids:
+                found = self._ledger.find({"_id": {"$in": target_ids}, "tenant_id": tenant_id}, session=session)
+                targets = {doc["_id"]: entry_from_doc(doc) async for doc in found}
+            run = apply_run(current, items, seen, targets)
+            if run.markers:
+                await self._applied.insert_many(
+                    [
+                        {
+                            "_id": self._marker_id(tenant_id, command_id),
+                            "tenant_id": tenant_id,
+                            "command_id": command_id,
+                            "fingerprint": marker.fingerprint,
+                            "events": marker.events,
+                            "recorded_at": at,
+                        }
+                        for command_id, marker in run.markers.items()
+                    ],
+                    session=session,
+                )
+            if run.entries:
+                await self._ledger.insert_many([entry_to_doc(e) for e in run.entries], session=session)
+            for mark in run.marks:
                 update: dict[str, Any] = {"$inc": {"reversed_amount": mark.reversed_delta}}
                 if mark.voided_by is not None:
                     update["$set"] = {"voided_by": mark.voided_by}
                 await self._ledger.update_one({"_id": mark.entry_id, "tenant_id": tenant_id}, update, session=session)
-            if outcome.wallet.version != current.version:
+            if run.wallet.version != current.version:
                 if current.version == 0:
-                    await self._wallets.insert_one(wallet_to_doc(outcome.wallet), session=session)
+                    await self._wallets.insert_one(wallet_to_doc(run.wallet), session=session)
                 else:
                     result = await self._wallets.replace_one(
-                        {"_id": tenant_id, "version": current.version}, wallet_to_doc(outcome.wallet), session=session
+                        {"_id": tenant_id, "version": current.version}, wallet_to_doc(run.wallet), session=session
                     )
                     if result.matched_count == 0:
                         raise VersionConflict(tenant_id)
-            return Applied("applied", wire, outcome.wallet)
+            return run.results
 
         for _ in range(20):
             try:
@@ -125,10 +131,8 @@ class MongoWalletStore:
             except Exception as exc:
                 if not is_duplicate_key(exc):
                     raise
-                # Another worker applied the same command first, or created the wallet concurrently.
-                if (seen := await self._already(marker_id, fingerprint)) is not None:
-                    return seen
-        raise VersionConflict(f"{tenant_id}: wallet kept changing under command {command_id}")
+                # Another worker applied some of these first, or created the wallet: run again, they are seen.
+        raise VersionConflict(f"{tenant_id}: wallet kept changing under a batch of {len(items)} commands")
 
     async def wallet(self, tenant_id: str) -> Wallet:
         return wallet_from_doc(await self._wallets.find_one({"_id": tenant_id}), tenant_id)
