@@ -5,7 +5,7 @@ import asyncio
 import base64
 import json
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -160,7 +160,7 @@ class Worker:
         body = payload if isinstance(payload, dict) else payload.model_dump(mode="json")
         await self.broker.publish(json.dumps(body, separators=(",", ":")).encode(), topic, key=key.encode())
 
-    async def publish_many(self, messages: list[tuple[str, str, dict[str, Any] | Any]]) -> None:
+    async def publish_many(self, messages: Sequence[tuple[str, str, Any]]) -> None:
         """Publish (topic, key, payload) messages in order, pipelined: all are handed to one producer first, then
         every acknowledgement is awaited, so a batch costs one round trip instead of one per message. Order per
         partition is kept (one producer, sends in order)."""

@@ -17,6 +17,14 @@ class Recorded:
     entry_type: str
 
 
+@dataclass(frozen=True)
+class ToRecord:
+    event: UsageEvent
+    fingerprint: str
+    period: Period
+    pricing: Callable[[Decimal], Priced]
+
+
 class UsageStore(Protocol):
     async def record(
         self,
@@ -31,6 +39,10 @@ class UsageStore(Protocol):
         record of (tenant, event id) with its priced outcome, the period's aggregate and its distinct values in
         one transaction. Seen before with the same fingerprint: `duplicate` (with the stored outcome, so the
         debit can be sent again); with another: `conflict`."""
+        ...
+
+    async def record_batch(self, tenant_id: str, items: list[ToRecord], *, at: datetime) -> list[Recorded]:
+        """The same for a run of one tenant's events, in order, in one transaction."""
         ...
 
     async def mark_rejected(self, tenant_id: str, event_id: str) -> bool: ...

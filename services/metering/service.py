@@ -1,15 +1,18 @@
 """Metering use case: raw usage message in; a priced debit command, or a rejection with its reason, out."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
+from schemas.usage import UsageEvent
 from schemas.wallet import Debit
 from shared.idempotency import fingerprint
 
 from .domain.model import Limits, PriceBook, Priced, Rejection
 from .domain.rules import parse_usage, price
-from .ports import Clock, Directory, Prices, UsageStore
+from .ports import Clock, Directory, Prices, Recorded, ToRecord, UsageStore
 
 
 def debit_command_id(event_id: str) -> str:
@@ -37,34 +40,53 @@ class MeteringService:
     limits: Limits
 
     async def handle(self, raw: bytes) -> Outcome:
+        [outcome] = await self.handle_batch([raw])
+        return outcome
+
+    async def handle_batch(self, raws: list[bytes]) -> list[Outcome]:
+        """Validate, price and record a batch of raw messages; one outcome per message, in order. Each
+        tenant's events are recorded in one transaction, in their order (tiers count earlier units)."""
         now = self.clock()
-        event = parse_usage(raw, now=now, limits=self.limits)
-        if isinstance(event, Rejection):
-            return Outcome("rejected", rejection=event)
-        tenant = await self.directory.get(event.tenant_id)
-        if tenant is None:
-            return Outcome("rejected", rejection=Rejection("unknown_tenant", f"no tenant {event.tenant_id!r}"))
-        book = self.price_book.with_versions(await self.prices.versions(event.tenant_id))
-        anchor = tenant.billing_anchor
-        checked = price(event, book, anchor=anchor)  # every rejection is known before the period's usage is read
-        if isinstance(checked, Rejection):
-            return Outcome("rejected", rejection=checked)
+        outcomes: list[Outcome | None] = [None] * len(raws)
+        runs: dict[str, list[tuple[int, UsageEvent, ToRecord]]] = {}
+        tenants: dict[str, Any] = {}
+        books: dict[str, PriceBook] = {}
+        for index, raw in enumerate(raws):
+            event = parse_usage(raw, now=now, limits=self.limits)
+            if isinstance(event, Rejection):
+                outcomes[index] = Outcome("rejected", rejection=event)
+                continue
+            if event.tenant_id not in tenants:
+                tenants[event.tenant_id] = await self.directory.get(event.tenant_id)
+            tenant = tenants[event.tenant_id]
+            if tenant is None:
+                outcomes[index] = Outcome(
+                    "rejected", rejection=Rejection("unknown_tenant", f"no tenant {event.tenant_id!r}")
+                )
+                continue
+            if event.tenant_id not in books:
+                books[event.tenant_id] = self.price_book.with_versions(await self.prices.versions(event.tenant_id))
+            book, anchor = books[event.tenant_id], tenant.billing_anchor
+            checked = price(event, book, anchor=anchor)  # every rejection is known before the period is read
+            if isinstance(checked, Rejection):
+                outcomes[index] = Outcome("rejected", rejection=checked)
+                continue
+            item = ToRecord(event, fingerprint(event), checked.period, _pricing(event, book, anchor))
+            runs.setdefault(event.tenant_id, []).append((index, event, item))
+        for tenant_id, run in runs.items():
+            recorded = await self.store.record_batch(tenant_id, [item for _, _, item in run], at=now)
+            for (index, event, _), result in zip(run, recorded, strict=True):
+                outcomes[index] = self._outcome(event, result, now)
+        return [o for o in outcomes if o is not None]
 
-        def pricing(used_before: Decimal) -> Priced:
-            priced = price(event, book, anchor=anchor, used_before=used_before)
-            assert not isinstance(priced, Rejection)
-            return priced
-
-        recorded = await self.store.record(event, fingerprint(event), checked.period, pricing, at=now)
+    @staticmethod
+    def _outcome(event: UsageEvent, recorded: Recorded, now: datetime) -> Outcome:
         if recorded.status == "conflict":
-            return Outcome(
-                "rejected",
-                rejection=Rejection(
-                    "conflict", f"event id {event.event_id!r} was already received with another payload"
-                ),
-            )
+            detail = f"event id {event.event_id!r} was already received with another payload"
+            return Outcome("rejected", rejection=Rejection("conflict", detail))
+        status: Literal["priced", "duplicate"] = "priced" if recorded.status == "new" else "duplicate"
         if recorded.amount == 0:  # a free unit (a free tier, or rounded to nothing): counted, nothing to charge
-            return Outcome("priced" if recorded.status == "new" else "duplicate")
+            return Outcome(status)
         debit = Debit(
             command_id=debit_command_id(event.event_id),
             tenant_id=event.tenant_id,
@@ -76,4 +98,13 @@ class MeteringService:
             personnel=event.personnel,
             source=f"usage.events:{event.event_id}",
         )
-        return Outcome("priced" if recorded.status == "new" else "duplicate", debit=debit)
+        return Outcome(status, debit=debit)
+
+
+def _pricing(event: UsageEvent, book: PriceBook, anchor: date | None) -> Callable[[Decimal], Priced]:
+    def pricing(used_before: Decimal) -> Priced:
+        priced = price(event, book, anchor=anchor, used_before=used_before)
+        assert not isinstance(priced, Rejection)
+        return priced
+
+    return pricing

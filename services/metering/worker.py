@@ -4,6 +4,7 @@ tenants' price versions and counts the debits the wallet rejected."""
 import json
 from typing import Any
 
+import structlog
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage, KafkaRouter
 from pydantic import ValidationError
@@ -11,25 +12,56 @@ from pydantic import ValidationError
 from schemas import topics
 from schemas.prices import PriceSet
 from shared.directory import TenantDirectory
-from shared.runtime import Worker, subscribe_directory
+from shared.runtime import TRANSIENT, Worker, subscribe_directory
 
 from .adapters.prices import MongoPriceStore
 from .service import MeteringService, event_id_of
 
+log = structlog.get_logger()
+
 
 def build_router(
-    worker: Worker, service: MeteringService, directory: TenantDirectory, prices: MongoPriceStore, group: str
+    worker: Worker,
+    service: MeteringService,
+    directory: TenantDirectory,
+    prices: MongoPriceStore,
+    group: str,
+    *,
+    batch_size: int = 500,
 ) -> KafkaRouter:
     router = KafkaRouter()
     common: dict[str, Any] = {"auto_offset_reset": "earliest", "ack_policy": AckPolicy.NACK_ON_ERROR}
 
-    @router.subscriber(topics.USAGE_EVENTS, group_id=group, **common)  # type: ignore[untyped-decorator]
-    async def on_usage_event(msg: KafkaMessage) -> None:
-        outcome = await service.handle(msg.body)
-        if outcome.rejection is not None:
-            await worker.dead_letter(msg, outcome.rejection.reason, outcome.rejection.detail)
-        elif outcome.debit is not None:
-            await worker.publish(outcome.debit, topics.WALLET_COMMANDS, key=outcome.debit.tenant_id)
+    batched: dict[str, Any] = {"batch": True, "max_records": batch_size, "batch_timeout_ms": 20, **common}
+
+    async def price(records: list[Any]) -> None:
+        outcomes = await service.handle_batch([r.value or b"" for r in records])
+        debits = []
+        for record, outcome in zip(records, outcomes, strict=True):
+            if outcome.rejection is not None:
+                await worker.dead_letter_record(record, outcome.rejection.reason, outcome.rejection.detail)
+            elif outcome.debit is not None:
+                debits.append((topics.WALLET_COMMANDS, outcome.debit.tenant_id, outcome.debit))
+        await worker.publish_many(debits)
+
+    @router.subscriber(topics.USAGE_EVENTS, group_id=group, **batched)  # type: ignore[untyped-decorator]
+    async def on_usage_events(msg: KafkaMessage) -> None:
+        records = list(msg.raw_message)
+        try:
+            await price(records)
+        except TRANSIENT:
+            raise  # the infrastructure: the whole batch comes again after a pause
+        except Exception:
+            # Something in this batch cannot be processed: one message at a time, so that only the culprit is
+            # dead-lettered and every valid event behind it is still priced.
+            log.exception("batch_failed_isolating")
+            for record in records:
+                try:
+                    await price([record])
+                except TRANSIENT:
+                    raise
+                except Exception as exc:
+                    await worker.dead_letter_record(record, "processing_failed", f"{type(exc).__name__}: {exc}")
 
     @router.subscriber(topics.METERING_PRICES, group_id=f"{group}-prices", **common)  # type: ignore[untyped-decorator]
     async def on_price_set(msg: KafkaMessage) -> None:

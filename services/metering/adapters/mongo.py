@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -16,11 +16,7 @@ from shared.idempotency import is_duplicate_key
 from shared.mongo import AsyncMongoClient, Document, in_transaction
 
 from ..domain.model import Period, Priced
-from ..ports import Recorded
-
-
-def _quantity_micros(value: Decimal) -> int:
-    return to_micros(value)
+from ..ports import Recorded, ToRecord
 
 
 class MongoUsageStore:
@@ -40,14 +36,6 @@ class MongoUsageStore:
         await self._aggregates.create_index([("tenant_id", ASCENDING), ("period", ASCENDING)])
         await self._distinct.create_index([("tenant_id", ASCENDING), ("meter", ASCENDING), ("period", ASCENDING)])
 
-    async def _seen(self, record_id: str, fingerprint: str) -> Recorded | None:
-        doc = await self._records.find_one({"_id": record_id})
-        if doc is None:
-            return None
-        if doc["fingerprint"] != fingerprint:
-            return Recorded("conflict", Decimal(0), doc["entry_type"])
-        return Recorded("duplicate", from_micros(doc["amount"]), doc["entry_type"])
-
     async def record(
         self,
         event: UsageEvent,
@@ -57,77 +45,121 @@ class MongoUsageStore:
         *,
         at: datetime,
     ) -> Recorded:
-        record_id = f"{event.tenant_id}|{event.event_id}"
-        if (seen := await self._seen(record_id, fingerprint)) is not None:
-            return seen
-        aggregate_id = f"{event.tenant_id}|{event.type}|{period.key}"
+        [recorded] = await self.record_batch(event.tenant_id, [ToRecord(event, fingerprint, period, pricing)], at=at)
+        return recorded
 
-        async def work(session: AsyncClientSession) -> Recorded:
-            aggregate = await self._aggregates.find_one({"_id": aggregate_id}, {"units": 1}, session=session)
-            priced = pricing(from_micros(aggregate["units"]) if aggregate else Decimal(0))
-            amount = to_micros(priced.amount)
-            await self._records.insert_one(
-                {
+    async def record_batch(self, tenant_id: str, items: list[ToRecord], *, at: datetime) -> list[Recorded]:
+        """Record a run of one tenant's events, in order, in one transaction: the dedup records with their
+        priced outcome, the period aggregates and the distinct values. An id seen before (stored, or earlier
+        in this run) is a duplicate with its stored outcome, or a conflict if the payload differs."""
+        record_ids = [f"{tenant_id}|{i.event.event_id}" for i in items]
+        aggregate_ids = list({f"{tenant_id}|{i.event.type}|{i.period.key}" for i in items})
+
+        async def work(session: AsyncClientSession) -> list[Recorded]:
+            seen = {d["_id"]: d async for d in self._records.find({"_id": {"$in": record_ids}}, session=session)}
+            units = {
+                d["_id"]: d.get("units", 0)
+                async for d in self._aggregates.find({"_id": {"$in": aggregate_ids}}, {"units": 1}, session=session)
+            }
+            results: list[Recorded] = []
+            records: list[Document] = []
+            sums: dict[str, Document] = {}
+            distinct: set[tuple[str, str, str, str, str]] = set()
+            for item, record_id in zip(items, record_ids, strict=True):
+                event = item.event
+                if (doc := seen.get(record_id)) is not None:
+                    same = doc["fingerprint"] == item.fingerprint
+                    stored = from_micros(doc["amount"]) if same else Decimal(0)
+                    results.append(Recorded("duplicate" if same else "conflict", stored, doc["entry_type"]))
+                    continue
+                aggregate_id = f"{tenant_id}|{event.type}|{item.period.key}"
+                priced = item.pricing(from_micros(units.get(aggregate_id, 0)))
+                amount, quantity, billable = (
+                    to_micros(priced.amount),
+                    to_micros(event.quantity),
+                    to_micros(priced.units),
+                )
+                units[aggregate_id] = units.get(aggregate_id, 0) + billable
+                doc = {
                     "_id": record_id,
-                    "tenant_id": event.tenant_id,
+                    "tenant_id": tenant_id,
                     "event_id": event.event_id,
-                    "fingerprint": fingerprint,
+                    "fingerprint": item.fingerprint,
                     "meter": event.type,
                     "entry_type": priced.entry_type,
                     "quantity": str(event.quantity),
                     "amount": amount,
-                    "period": period.key,
+                    "period": item.period.key,
                     "occurred_at": event.occurred_at,
                     "received_at": at,
                     "expires_at": at + self._window,
-                },
-                session=session,
-            )
-            await self._aggregates.update_one(
-                {"_id": aggregate_id},
-                {
-                    "$inc": {
-                        "count": 1,
-                        "amount": amount,
-                        "quantity": _quantity_micros(event.quantity),
-                        "units": _quantity_micros(priced.units),
-                    },
-                    "$max": {"max_quantity": _quantity_micros(event.quantity)},
-                    "$setOnInsert": {
-                        "tenant_id": event.tenant_id,
-                        "meter": event.type,
-                        "period": period.key,
-                        "period_start": period.start,
-                        "period_end": period.end,
-                        "rejected_count": 0,
-                        "rejected_amount": 0,
-                    },
-                },
-                upsert=True,
-                session=session,
-            )
-            for name, value in priced.distinct.items():
-                await self._distinct.update_one(
-                    {"_id": f"{aggregate_id}|{name}|{value}"},
+                }
+                seen[record_id] = doc
+                records.append(doc)
+                total = sums.setdefault(
+                    aggregate_id,
                     {
+                        "count": 0,
+                        "amount": 0,
+                        "quantity": 0,
+                        "units": 0,
+                        "max": 0,
+                        "meter": event.type,
+                        "period": item.period,
+                    },
+                )
+                total["count"] += 1
+                total["amount"] += amount
+                total["quantity"] += quantity
+                total["units"] += billable
+                total["max"] = max(total["max"], quantity)
+                distinct |= {(aggregate_id, event.type, item.period.key, n, v) for n, v in priced.distinct.items()}
+                results.append(Recorded("new", priced.amount, priced.entry_type))
+            if records:
+                await self._records.insert_many(records, session=session)
+            for aggregate_id, total in sums.items():
+                period = total["period"]
+                await self._aggregates.update_one(
+                    {"_id": aggregate_id},
+                    {
+                        "$inc": {k: total[k] for k in ("count", "amount", "quantity", "units")},
+                        "$max": {"max_quantity": total["max"]},
                         "$setOnInsert": {
-                            "tenant_id": event.tenant_id,
-                            "meter": event.type,
+                            "tenant_id": tenant_id,
+                            "meter": total["meter"],
                             "period": period.key,
-                            "name": name,
-                        }
+                            "period_start": period.start,
+                            "period_end": period.end,
+                            "rejected_count": 0,
+                            "rejected_amount": 0,
+                        },
                     },
                     upsert=True,
                     session=session,
                 )
-            return Recorded("new", priced.amount, priced.entry_type)
+            if distinct:
+                await self._distinct.bulk_write(
+                    [
+                        UpdateOne(
+                            {"_id": f"{aggregate_id}|{name}|{value}"},
+                            {"$setOnInsert": {"tenant_id": tenant_id, "meter": meter, "period": key, "name": name}},
+                            upsert=True,
+                        )
+                        for aggregate_id, meter, key, name, value in sorted(distinct)
+                    ],
+                    ordered=False,
+                    session=session,
+                )
+            return results
 
-        try:
-            return await in_transaction(self._client, work)
-        except Exception as exc:
-            if is_duplicate_key(exc) and (seen := await self._seen(record_id, fingerprint)) is not None:
-                return seen
-            raise
+        for _ in range(5):
+            try:
+                return await in_transaction(self._client, work)
+            except Exception as exc:
+                if not is_duplicate_key(exc):
+                    raise
+                # another worker recorded some of these first: run again, they are now seen
+        raise RuntimeError(f"{tenant_id}: usage records kept colliding")
 
     async def mark_rejected(self, tenant_id: str, event_id: str) -> bool:
         """The wallet refused the debit of this event (hard policy, not enough credits): count it as
