@@ -35,9 +35,7 @@ typecheck: $(VENV)/.synced
 	$(BIN)/mypy creditflow schemas services shared benchmarks proof
 
 bench: $(VENV)/.synced
-	$(BIN)/python -m benchmarks.wallet_debits
-	$(BIN)/python -m benchmarks.metering_events
-	$(BIN)/python -m benchmarks.notification_latency
+	$(BIN)/python -m proof.bench
 
 chaos: $(VENV)/.synced
 	$(BIN)/python -m proof.chaos

@@ -17,7 +17,6 @@ import base64
 import json
 import random
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ class Config:
     tenants: int = 24
     events: int = 3000
     seed: int = 7
-    kill_every: tuple[float, float] = (4.0, 10.0)
+    kill_cycles: int = 12
     down_for: tuple[float, float] = (0.2, 2.0)
     restart_mongo: bool = True
     timeout: float = 1800.0
@@ -145,43 +144,44 @@ def _bad_inputs(tenants: list[str], rng: random.Random, now: datetime, count: in
     return found
 
 
-class Chaos(threading.Thread):
-    """Kills a random worker with SIGKILL every few seconds and brings it back; restarts MongoDB once."""
+class Chaos:
+    """Kills a random worker with SIGKILL and brings it back; restarts MongoDB once. Driven by the publisher,
+    between chunks of the stream, so that every run has its kill cycles while work is in flight."""
 
     def __init__(self, workers: list[WorkerProcess], stack: LocalStack, config: Config, rng: random.Random) -> None:
-        super().__init__(daemon=True)
         self.workers, self.stack, self.config, self.rng = workers, stack, config, rng
-        self.stopping = threading.Event()
         self.cycles = 0
         self.mongo_restarts = 0
 
-    def run(self) -> None:
-        started = time.monotonic()
-        while not self.stopping.wait(self.rng.uniform(*self.config.kill_every)):
-            if self.config.restart_mongo and not self.mongo_restarts and time.monotonic() - started > 20:
-                self.stack.servers["mongodb"].restart()
-                self.mongo_restarts += 1
-                continue
-            victim = self.rng.choice(self.workers)
-            victim.stop(kill=True)
-            time.sleep(self.rng.uniform(*self.config.down_for))
-            victim.start()
-            self.cycles += 1
+    def kill_one(self) -> None:
+        victim = self.rng.choice(self.workers)
+        victim.stop(kill=True)
+        time.sleep(self.rng.uniform(*self.config.down_for))
+        victim.start()
+        self.cycles += 1
 
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join()
+    def restart_mongodb(self) -> None:
+        self.stack.servers["mongodb"].restart()
+        self.mongo_restarts += 1
 
 
-async def _publish(settings: Settings, messages: list[tuple[str, bytes]]) -> None:
+async def _publish(settings: Settings, messages: list[tuple[str, bytes]], chaos: "Chaos | None" = None) -> None:
+    """Publish in chunks; with `chaos`, one kill cycle after each chunk and the MongoDB restart halfway."""
     producer = AIOKafkaProducer(**admin_kwargs(settings), acks="all", enable_idempotence=False, linger_ms=5)
     await producer.start()
+    chunks = max(1, (chaos.config.kill_cycles + 1) if chaos else 1)
+    size = max(1, -(-len(messages) // chunks))
     try:
-        for start in range(0, len(messages), 200):
-            chunk = messages[start : start + 200]
+        for number, start in enumerate(range(0, len(messages), size)):
+            chunk = messages[start : start + size]
             sent = [await producer.send(topics.USAGE_EVENTS, raw, key=key.encode()) for key, raw in chunk]
             await asyncio.gather(*sent)
-            await asyncio.sleep(0.05)
+            if chaos is None or number >= chaos.config.kill_cycles:
+                continue
+            await asyncio.sleep(chaos.rng.uniform(0.1, 1.0))  # let the workers get into the chunk
+            if chaos.config.restart_mongo and number == chaos.config.kill_cycles // 2:
+                await asyncio.to_thread(chaos.restart_mongodb)
+            await asyncio.to_thread(chaos.kill_one)
     finally:
         await producer.stop()
 
@@ -327,10 +327,8 @@ async def _run_scenario(
 
         chaos = Chaos(workers, stack, config, rng)
         try:
-            chaos.start()
-            await _publish(settings, deliveries)
+            await _publish(settings, deliveries, chaos)
             settled = await _settled(ops, events, config.timeout)
-            chaos.stop()
             for worker in workers:
                 if not worker.alive():
                     worker.start()
@@ -351,7 +349,6 @@ async def _run_scenario(
                 )
             await _audit(ops, kinds, events, report)
         finally:
-            chaos.stopping.set()
             report.kill_cycles, report.mongo_restarts = chaos.cycles, chaos.mongo_restarts
 
 

@@ -1,0 +1,236 @@
+"""`make bench`: the whole pipeline against the stack's own limits, measured in one run.
+
+    .venv/bin/python -m proof.bench [--sizes 10000,100000] [--tenants 50] [--out bench-results]
+
+1. Raw limits of this stack: the broker's consume rate (a plain consumer reading the usage events), and the
+   MongoDB transactional write rate for the documents the wallet writes, in the wallet's batch shape.
+2. The pipeline: usage published -> validated, de-duplicated, priced (metering) -> debited (wallet) ->
+   committed, one metering and one wallet worker, for each size in turn (does throughput hold, does memory
+   stay flat?): events/s, the ratio to the lower raw limit, and each worker's peak RSS.
+3. Latency from publishing an event to its ledger entry, p50 and p99, with events sent at half the maximum
+   rate measured in 2.
+Writes everything to a JSON file so runs can be compared.
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from benchmarks.common import stack
+from benchmarks.wallet_debits import raw_mongo
+from creditflow.ops import connect
+from creditflow.supervisor import WorkerProcess
+from schemas import topics
+from shared.config import Settings, env_for_workers
+from shared.kafka import admin_kwargs, ensure_topics
+from shared.mongo import make_client
+
+
+class PeakRss(threading.Thread):
+    def __init__(self, workers: list[WorkerProcess]) -> None:
+        super().__init__(daemon=True)
+        self.workers, self.peaks, self.stopping = workers, {w.name: 0 for w in workers}, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.5):
+            for worker in self.workers:
+                if worker.process is not None and worker.process.poll() is None:
+                    rss = psutil.Process(worker.process.pid).memory_info().rss
+                    self.peaks[worker.name] = max(self.peaks[worker.name], rss)
+
+    def take(self) -> dict[str, float]:
+        peaks = {name: round(rss / 2**20, 1) for name, rss in self.peaks.items()}
+        self.peaks = {name: 0 for name in self.peaks}
+        return peaks
+
+
+def _event(tenant: str, event_id: str) -> bytes:
+    now = datetime.now(UTC).isoformat()
+    return json.dumps({"event_id": event_id, "tenant_id": tenant, "type": "sms", "quantity": 1, "occurred_at": now,
+                       "personnel": "bench", "site": "bench"}).encode()  # fmt: skip
+
+
+async def _ledger_count(settings: Settings) -> int:
+    client = make_client(settings, app_name="bench")
+    try:
+        return await client[settings.database_name("wallet")]["ledger"].count_documents({"entry_type": "sms"})
+    finally:
+        await client.close()
+
+
+async def _publish(settings: Settings, tenants: list[str], prefix: str, count: int, progress: Progress) -> None:
+    producer = AIOKafkaProducer(**admin_kwargs(settings), acks="all", enable_idempotence=False, linger_ms=5)
+    await producer.start()
+    task = progress.add_task(f"publish {count:,}", total=count)
+    try:
+        for start in range(0, count, 1000):
+            sends = [
+                await producer.send(
+                    topics.USAGE_EVENTS, _event(t := tenants[i % len(tenants)], f"{prefix}-{i}"), key=t.encode()
+                )
+                for i in range(start, min(start + 1000, count))
+            ]
+            await asyncio.gather(*sends)
+            progress.update(task, advance=len(sends))
+    finally:
+        await producer.stop()
+
+
+async def pipeline(settings: Settings, tenants: list[str], size: int, done_before: int, progress: Progress) -> float:
+    started = time.perf_counter()
+    publishing = asyncio.create_task(_publish(settings, tenants, f"p{size}-{uuid.uuid4().hex[:4]}", size, progress))
+    task = progress.add_task(f"debited {size:,}", total=size)
+    while (done := await _ledger_count(settings) - done_before) < size:
+        progress.update(task, completed=done)
+        await asyncio.sleep(0.5)
+    progress.update(task, completed=size)
+    await publishing
+    return size / (time.perf_counter() - started)
+
+
+async def latency(settings: Settings, tenants: list[str], rate: float, seconds: float) -> list[float]:
+    """Events at `rate`/s for `seconds`; latency = the wallet's recorded_at of each entry - its publish time."""
+    producer = AIOKafkaProducer(**admin_kwargs(settings), acks="all", enable_idempotence=False, linger_ms=0)
+    await producer.start()
+    sent: dict[str, float] = {}
+    prefix = f"lat-{uuid.uuid4().hex[:4]}"
+    try:
+        total = int(rate * seconds)
+        start = time.time()
+        for i in range(total):
+            tenant = tenants[i % len(tenants)]
+            event_id = f"{prefix}-{i}"
+            await producer.send(topics.USAGE_EVENTS, _event(tenant, event_id), key=tenant.encode())
+            sent[f"usage:{event_id}"] = time.time()
+            delay = start + (i + 1) / rate - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    client = make_client(settings, app_name="bench")
+    try:
+        ledger = client[settings.database_name("wallet")]["ledger"]
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            found = {
+                d["command_id"]: d["recorded_at"]
+                async for d in ledger.find({"command_id": {"$regex": f"^usage:{prefix}-"}})
+            }
+            if len(found) >= len(sent):
+                break
+            await asyncio.sleep(1)
+        return [found[c].timestamp() - t for c, t in sent.items() if c in found]
+    finally:
+        await client.close()
+
+
+async def raw_consume(settings: Settings) -> float:
+    consumer = AIOKafkaConsumer(**admin_kwargs(settings), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.force_metadata_update()
+        parts = [
+            TopicPartition(topics.USAGE_EVENTS, p) for p in consumer.partitions_for_topic(topics.USAGE_EVENTS) or ()
+        ]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        total, seen, started = sum(ends.values()), 0, time.perf_counter()
+        while seen < total:
+            seen += sum(len(r) for r in (await consumer.getmany(timeout_ms=1000)).values())
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def setup_tenants(settings: Settings, count: int) -> list[str]:
+    names = [f"bench-{i:03d}" for i in range(count)]
+    async with connect(settings) as ops:
+        for name in names:
+            await ops.create_tenant(name, name=name, admins=["admin@bench.example"], members=[], language="en",
+                                    readers=("metering", "wallet"))  # fmt: skip
+            await ops.configure(name, policy="overdraft", overdraft_limit=Decimal(10**9))
+    return names
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000", help="Comma-separated event counts, run in turn.")
+    parser.add_argument("--tenants", type=int, default=50)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "cpus": psutil.cpu_count(), "runs": []}
+    with stack(f"bench{uuid.uuid4().hex[:6]}") as settings:
+        asyncio.run(ensure_topics(settings))
+        raw_db = asyncio.run(raw_mongo(settings, 5000, args.tenants, 500))
+        env = env_for_workers(settings)
+        logs = Path(settings.state_dir) / "bench-logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        workers = [WorkerProcess(n, env, logs / f"{n}.log") for n in ("metering", "wallet")]
+        for worker in workers:
+            worker.start()
+        rss = PeakRss(workers)
+        try:
+            while not all(w.healthy() for w in workers):
+                time.sleep(0.2)
+            tenants = asyncio.run(setup_tenants(settings, args.tenants))
+            rss.start()
+            done = 0
+            with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}"),
+                          TimeRemainingColumn()) as progress:  # fmt: skip
+                for size in sizes:
+                    rate = asyncio.run(pipeline(settings, tenants, size, done, progress))
+                    done += size
+                    result["runs"].append({"events": size, "events_per_s": round(rate, 1), "peak_rss_mib": rss.take()})
+            raw_broker = asyncio.run(raw_consume(settings))
+            best = max(r["events_per_s"] for r in result["runs"])
+            waits = sorted(asyncio.run(latency(settings, tenants, best / 2, args.latency_seconds)))
+        finally:
+            rss.stopping.set()
+            for worker in workers:
+                worker.stop()
+    limit = min(raw_broker, raw_db)
+    p99 = statistics.quantiles(waits, n=100, method="inclusive")[98] if len(waits) > 1 else float("nan")
+    result.update(
+        raw_broker_consume_per_s=round(raw_broker, 1),
+        raw_mongodb_wallet_writes_per_s=round(raw_db, 1),
+        raw_limit_per_s=round(limit, 1),
+        latency_rate_per_s=round(best / 2, 1),
+        latency_p50_ms=round(statistics.median(waits) * 1000, 1) if waits else None,
+        latency_p99_ms=round(p99 * 1000, 1) if waits else None,
+    )
+    for run in result["runs"]:
+        run["ratio_to_raw_limit"] = round(run["events_per_s"] / limit, 3)
+    args.out.mkdir(exist_ok=True)
+    target = args.out / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    target.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"raw limits: broker consume {raw_broker:,.0f}/s, MongoDB wallet writes {raw_db:,.0f}/s (limit {limit:,.0f}/s)"
+    )
+    for run in result["runs"]:
+        print(
+            f"{run['events']:>9,} events: {run['events_per_s']:8,.1f} events/s, "
+            f"{run['ratio_to_raw_limit']:.2f} of the raw limit, peak RSS {run['peak_rss_mib']} MiB"
+        )
+    p50_ms, p99_ms = result["latency_p50_ms"], result["latency_p99_ms"]
+    print(f"event -> balance at {best / 2:,.0f} events/s: p50 {p50_ms} ms, p99 {p99_ms} ms")
+    print(f"written to {target}")
+
+
+if __name__ == "__main__":
+    main()
