@@ -124,9 +124,14 @@ async def test_a_price_change_applies_from_its_instant_by_occurred_at_and_tiers_
 
     async with ops.wallet_store() as store:
         await eventually(lambda: _balance_is(store, tenant_id, 100_000_000 - 150_000 - 200_000 - 50_000 * 2))
-        amounts = [e.amount for e in reversed(await store.ledger(tenant_id)) if e.entry_type == "sms"]
+        amounts = {e.command_id: e.amount for e in await store.ledger(tenant_id) if e.entry_type == "sms"}
     # The late event costs the old flat price; it is still the period's first unit, so the tiers count it.
-    assert amounts == [-150_000, -200_000, -50_000, -50_000]
+    assert amounts == {
+        "usage:before-change": -150_000,
+        "usage:after-0": -200_000,
+        "usage:after-1": -50_000,
+        "usage:after-2": -50_000,
+    }
 
 
 async def test_usage_per_billing_period_matches_the_wallets_usage_entries_and_counts_rejections(

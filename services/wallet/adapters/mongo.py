@@ -49,7 +49,7 @@ class MongoWalletStore:
         self._applied = db["applied_commands"]
 
     async def create_indexes(self) -> None:
-        await self._ledger.create_index([("tenant_id", ASCENDING), ("recorded_at", DESCENDING)])
+        await self._ledger.create_index([("tenant_id", ASCENDING), ("sequence", DESCENDING)])
         await self._ledger.create_index([("tenant_id", ASCENDING), ("occurred_at", DESCENDING)])
         await self._applied.create_index([("tenant_id", ASCENDING)])
         await self._wallets.create_index([("buckets.expires_at", ASCENDING)])
@@ -142,7 +142,7 @@ class MongoWalletStore:
     ) -> list[LedgerEntry]:
         cursor = (
             self._ledger.find(ledger_filter(tenant_id, query))
-            .sort([("recorded_at", DESCENDING), ("_id", DESCENDING)])
+            .sort([("sequence", DESCENDING), ("_id", DESCENDING)])
             .skip(skip)
             .limit(limit)
         )

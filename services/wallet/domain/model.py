@@ -140,6 +140,8 @@ class LedgerEntry:
     reversed_amount: int = 0
     """How much of this entry later refunds and voids have given back."""
     voided_by: str | None = None
+    sequence: int = 0
+    """The entry's number in its tenant's ledger (1, 2, ...): the ledger's order."""
 
 
 # --- Requests: what a command asks for, in domain terms -------------------------------------------------

@@ -193,6 +193,7 @@ class _Decision:
             personnel=personnel,
             movements=tuple(movements),
             reference=reference,
+            sequence=self.wallet.entry_count + 1,
         )
         self.events.append(EntryRecorded(entry))
         self.last_entry_id = entry.entry_id

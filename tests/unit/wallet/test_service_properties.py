@@ -164,6 +164,8 @@ async def test_the_ledger_stays_exact_and_isolated_whatever_the_delivery(plan: l
     main_entries = [e for e in store.entries if ":expiry:" not in e.entry_id]
     assert len(main_entries) <= len(store.applied), "at most one entry per applied command"
     for tenant in TENANTS:
+        numbers = [e.sequence for e in await store.ledger_of(tenant)]
+        assert numbers == list(range(1, len(numbers) + 1)), "each tenant's ledger is numbered 1, 2, ... in order"
         alone, _ = await run([d for d in plan if d.tenant == tenant], check_each=False)
         assert await alone.wallet(tenant) == await store.wallet(tenant), "other tenants' commands changed nothing"
         assert await alone.ledger_of(tenant) == await store.ledger_of(tenant)
