@@ -81,7 +81,7 @@ async def raw_consume(settings: Settings, events: int) -> float:
             TopicPartition(topics.USAGE_EVENTS, p) for p in consumer.partitions_for_topic(topics.USAGE_EVENTS) or ()
         ]
         if not partitions:
-            await consumer.force_metadata_update()
+            await consumer.topics()  # fetches the metadata
             partitions = [
                 TopicPartition(topics.USAGE_EVENTS, p) for p in consumer.partitions_for_topic(topics.USAGE_EVENTS) or ()
             ]

@@ -141,7 +141,7 @@ async def raw_consume(settings: Settings) -> float:
     consumer = AIOKafkaConsumer(**admin_kwargs(settings), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.force_metadata_update()
+        await consumer.topics()  # fetches the metadata
         parts = [
             TopicPartition(topics.USAGE_EVENTS, p) for p in consumer.partitions_for_topic(topics.USAGE_EVENTS) or ()
         ]
