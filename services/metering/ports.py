@@ -45,6 +45,10 @@ class UsageStore(Protocol):
         """The same for a run of one tenant's events, in order, in one transaction."""
         ...
 
+    async def record_runs(self, runs: list[tuple[str, list[ToRecord]]], *, at: datetime) -> list[list[Recorded]]:
+        """Several tenants' runs in one transaction."""
+        ...
+
     async def mark_rejected(self, tenant_id: str, event_id: str) -> bool: ...
 
 

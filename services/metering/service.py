@@ -73,8 +73,9 @@ class MeteringService:
                 continue
             item = ToRecord(event, fingerprint(event), checked.period, _pricing(event, book, anchor))
             runs.setdefault(event.tenant_id, []).append((index, event, item))
-        for tenant_id, run in runs.items():
-            recorded = await self.store.record_batch(tenant_id, [item for _, _, item in run], at=now)
+        batch = [(tenant_id, [item for _, _, item in run]) for tenant_id, run in runs.items()]
+        recorded_runs = await self.store.record_runs(batch, at=now) if batch else []
+        for run, recorded in zip(runs.values(), recorded_runs, strict=True):
             for (index, event, _), result in zip(run, recorded, strict=True):
                 outcomes[index] = self._outcome(event, result, now)
         return [o for o in outcomes if o is not None]

@@ -54,6 +54,10 @@ class WalletStore(Protocol):
         """Apply a run of one tenant's commands (`batch.Item`s), in order, in one transaction."""
         ...
 
+    async def apply_runs(self, runs: list[tuple[str, list[Any]]], *, at: datetime) -> list[list[Applied]]:
+        """Several tenants' runs in one transaction."""
+        ...
+
     async def wallet(self, tenant_id: str) -> Wallet: ...
 
     async def ledger(

@@ -271,10 +271,11 @@ class WalletService:
         runs: dict[str, list[WalletInput]] = {}
         for command in commands:
             runs.setdefault(command.tenant_id, []).append(command)
+        batch = [(tenant_id, [await self._item(c, at) for c in run]) for tenant_id, run in runs.items()]
+        results = await self.store.apply_runs(batch, at=at)
         done: list[tuple[WalletInput, Applied]] = []
-        for tenant_id, run in runs.items():
-            items = [await self._item(command, at) for command in run]
-            done += zip(run, await self.store.apply_batch(tenant_id, items, at=at), strict=True)
+        for run, applied in zip(runs.values(), results, strict=True):
+            done += zip(run, applied, strict=True)
         return done
 
     async def _item(self, command: WalletInput, at: datetime) -> Item:

@@ -49,92 +49,98 @@ class MongoUsageStore:
         return recorded
 
     async def record_batch(self, tenant_id: str, items: list[ToRecord], *, at: datetime) -> list[Recorded]:
-        """Record a run of one tenant's events, in order, in one transaction: the dedup records with their
-        priced outcome, the period aggregates and the distinct values. An id seen before (stored, or earlier
-        in this run) is a duplicate with its stored outcome, or a conflict if the payload differs."""
-        record_ids = [f"{tenant_id}|{i.event.event_id}" for i in items]
-        aggregate_ids = list({f"{tenant_id}|{i.event.type}|{i.period.key}" for i in items})
+        """Record a run of one tenant's events, in order, in one transaction."""
+        [recorded] = await self.record_runs([(tenant_id, items)], at=at)
+        return recorded
 
-        async def work(session: AsyncClientSession) -> list[Recorded]:
+    async def record_runs(self, runs: list[tuple[str, list[ToRecord]]], *, at: datetime) -> list[list[Recorded]]:
+        """Record several tenants' runs of events, each in order, in one transaction: the dedup records with
+        their priced outcome, the period aggregates and the distinct values. An id seen before (stored, or
+        earlier in this batch) is a duplicate with its stored outcome, or a conflict if the payload differs."""
+        record_ids = [f"{t}|{i.event.event_id}" for t, items in runs for i in items]
+        aggregate_ids = list({f"{t}|{i.event.type}|{i.period.key}" for t, items in runs for i in items})
+
+        async def work(session: AsyncClientSession) -> list[list[Recorded]]:
             seen = {d["_id"]: d async for d in self._records.find({"_id": {"$in": record_ids}}, session=session)}
             units = {
                 d["_id"]: d.get("units", 0)
                 async for d in self._aggregates.find({"_id": {"$in": aggregate_ids}}, {"units": 1}, session=session)
             }
-            results: list[Recorded] = []
+            all_results: list[list[Recorded]] = []
             records: list[Document] = []
             sums: dict[str, Document] = {}
-            distinct: set[tuple[str, str, str, str, str]] = set()
-            for item, record_id in zip(items, record_ids, strict=True):
-                event = item.event
-                if (doc := seen.get(record_id)) is not None:
-                    same = doc["fingerprint"] == item.fingerprint
-                    stored = from_micros(doc["amount"]) if same else Decimal(0)
-                    results.append(Recorded("duplicate" if same else "conflict", stored, doc["entry_type"]))
-                    continue
-                aggregate_id = f"{tenant_id}|{event.type}|{item.period.key}"
-                priced = item.pricing(from_micros(units.get(aggregate_id, 0)))
-                amount, quantity, billable = (
-                    to_micros(priced.amount),
-                    to_micros(event.quantity),
-                    to_micros(priced.units),
-                )
-                units[aggregate_id] = units.get(aggregate_id, 0) + billable
-                doc = {
-                    "_id": record_id,
-                    "tenant_id": tenant_id,
-                    "event_id": event.event_id,
-                    "fingerprint": item.fingerprint,
-                    "meter": event.type,
-                    "entry_type": priced.entry_type,
-                    "quantity": str(event.quantity),
-                    "amount": amount,
-                    "period": item.period.key,
-                    "occurred_at": event.occurred_at,
-                    "received_at": at,
-                    "expires_at": at + self._window,
-                }
-                seen[record_id] = doc
-                records.append(doc)
-                total = sums.setdefault(
-                    aggregate_id,
-                    {
-                        "count": 0,
-                        "amount": 0,
-                        "quantity": 0,
-                        "units": 0,
-                        "max": 0,
+            distinct: set[tuple[str, str, str, str, str, str]] = set()
+            for tenant_id, items in runs:
+                results: list[Recorded] = []
+                for item in items:
+                    event = item.event
+                    record_id = f"{tenant_id}|{event.event_id}"
+                    if (doc := seen.get(record_id)) is not None:
+                        same = doc["fingerprint"] == item.fingerprint
+                        stored = from_micros(doc["amount"]) if same else Decimal(0)
+                        results.append(Recorded("duplicate" if same else "conflict", stored, doc["entry_type"]))
+                        continue
+                    aggregate_id = f"{tenant_id}|{event.type}|{item.period.key}"
+                    priced = item.pricing(from_micros(units.get(aggregate_id, 0)))
+                    amount, quantity = to_micros(priced.amount), to_micros(event.quantity)
+                    billable = to_micros(priced.units)
+                    units[aggregate_id] = units.get(aggregate_id, 0) + billable
+                    doc = {
+                        "_id": record_id,
+                        "tenant_id": tenant_id,
+                        "event_id": event.event_id,
+                        "fingerprint": item.fingerprint,
                         "meter": event.type,
-                        "period": item.period,
-                    },
-                )
-                total["count"] += 1
-                total["amount"] += amount
-                total["quantity"] += quantity
-                total["units"] += billable
-                total["max"] = max(total["max"], quantity)
-                distinct |= {(aggregate_id, event.type, item.period.key, n, v) for n, v in priced.distinct.items()}
-                results.append(Recorded("new", priced.amount, priced.entry_type))
+                        "entry_type": priced.entry_type,
+                        "quantity": str(event.quantity),
+                        "amount": amount,
+                        "period": item.period.key,
+                        "occurred_at": event.occurred_at,
+                        "received_at": at,
+                        "expires_at": at + self._window,
+                    }
+                    seen[record_id] = doc
+                    records.append(doc)
+                    total = sums.setdefault(
+                        aggregate_id,
+                        {"count": 0, "amount": 0, "quantity": 0, "units": 0, "max": 0, "tenant_id": tenant_id,
+                         "meter": event.type, "period": item.period},
+                    )  # fmt: skip
+                    total["count"] += 1
+                    total["amount"] += amount
+                    total["quantity"] += quantity
+                    total["units"] += billable
+                    total["max"] = max(total["max"], quantity)
+                    distinct |= {
+                        (aggregate_id, tenant_id, event.type, item.period.key, n, v) for n, v in priced.distinct.items()
+                    }
+                    results.append(Recorded("new", priced.amount, priced.entry_type))
+                all_results.append(results)
             if records:
                 await self._records.insert_many(records, session=session)
-            for aggregate_id, total in sums.items():
-                period = total["period"]
-                await self._aggregates.update_one(
-                    {"_id": aggregate_id},
-                    {
-                        "$inc": {k: total[k] for k in ("count", "amount", "quantity", "units")},
-                        "$max": {"max_quantity": total["max"]},
-                        "$setOnInsert": {
-                            "tenant_id": tenant_id,
-                            "meter": total["meter"],
-                            "period": period.key,
-                            "period_start": period.start,
-                            "period_end": period.end,
-                            "rejected_count": 0,
-                            "rejected_amount": 0,
-                        },
-                    },
-                    upsert=True,
+            if sums:
+                await self._aggregates.bulk_write(
+                    [
+                        UpdateOne(
+                            {"_id": aggregate_id},
+                            {
+                                "$inc": {k: total[k] for k in ("count", "amount", "quantity", "units")},
+                                "$max": {"max_quantity": total["max"]},
+                                "$setOnInsert": {
+                                    "tenant_id": total["tenant_id"],
+                                    "meter": total["meter"],
+                                    "period": total["period"].key,
+                                    "period_start": total["period"].start,
+                                    "period_end": total["period"].end,
+                                    "rejected_count": 0,
+                                    "rejected_amount": 0,
+                                },
+                            },
+                            upsert=True,
+                        )
+                        for aggregate_id, total in sums.items()
+                    ],
+                    ordered=False,
                     session=session,
                 )
             if distinct:
@@ -145,12 +151,12 @@ class MongoUsageStore:
                             {"$setOnInsert": {"tenant_id": tenant_id, "meter": meter, "period": key, "name": name}},
                             upsert=True,
                         )
-                        for aggregate_id, meter, key, name, value in sorted(distinct)
+                        for aggregate_id, tenant_id, meter, key, name, value in sorted(distinct)
                     ],
                     ordered=False,
                     session=session,
                 )
-            return results
+            return all_results
 
         for _ in range(5):
             try:
@@ -159,7 +165,7 @@ class MongoUsageStore:
                 if not is_duplicate_key(exc):
                     raise
                 # another worker recorded some of these first: run again, they are now seen
-        raise RuntimeError(f"{tenant_id}: usage records kept colliding")
+        raise RuntimeError("usage records kept colliding")
 
     async def mark_rejected(self, tenant_id: str, event_id: str) -> bool:
         """The wallet refused the debit of this event (hard policy, not enough credits): count it as

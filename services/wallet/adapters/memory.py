@@ -55,6 +55,9 @@ class InMemoryWalletStore:
         self.wallets[tenant_id] = run.wallet
         return run.results
 
+    async def apply_runs(self, runs: list[tuple[str, list[Item]]], *, at: datetime) -> list[list[Applied]]:
+        return [await self.apply_batch(tenant_id, items, at=at) for tenant_id, items in runs]
+
     async def wallet(self, tenant_id: str) -> Wallet:
         return self.wallets.get(tenant_id) or Wallet(tenant_id)
 

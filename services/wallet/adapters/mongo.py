@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -76,52 +76,66 @@ class MongoWalletStore:
 
     async def apply_batch(self, tenant_id: str, items: list[Item], *, at: datetime) -> list[Applied]:
         """Apply a run of one tenant's commands, in order, in one transaction (see `batch.apply_run`)."""
-        marker_ids = [self._marker_id(tenant_id, i.command_id) for i in items]
-        target_ids = [i.target_entry_id for i in items if i.target_entry_id]
+        [results] = await self.apply_runs([(tenant_id, items)], at=at)
+        return results
 
-        async def work(session: AsyncClientSession) -> list[Applied]:
-            current = wallet_from_doc(await self._wallets.find_one({"_id": tenant_id}, session=session), tenant_id)
-            seen = {
-                doc["command_id"]: Marker(doc["fingerprint"], doc["events"])
-                async for doc in self._applied.find({"_id": {"$in": marker_ids}}, session=session)
-            }
-            targets = {}
+    async def apply_runs(self, runs: list[tuple[str, list[Item]]], *, at: datetime) -> list[list[Applied]]:
+        """Apply several tenants' runs in one transaction: a batch costs a handful of round trips, not a
+        handful per tenant. Each wallet is still guarded by its own version."""
+        tenant_ids = [t for t, _ in runs]
+        marker_ids = [self._marker_id(t, i.command_id) for t, items in runs for i in items]
+        target_ids = [i.target_entry_id for _, items in runs for i in items if i.target_entry_id]
+
+        async def work(session: AsyncClientSession) -> list[list[Applied]]:
+            stored = {d["_id"]: d async for d in self._wallets.find({"_id": {"$in": tenant_ids}}, session=session)}
+            seen: dict[str, dict[str, Marker]] = {}
+            async for doc in self._applied.find({"_id": {"$in": marker_ids}}, session=session):
+                seen.setdefault(doc["tenant_id"], {})[doc["command_id"]] = Marker(doc["fingerprint"], doc["events"])
+            targets: dict[str, dict[str, LedgerEntry]] = {}
             if target_ids:
-                found = self._ledger.find({"_id": {"$in": target_ids}, "tenant_id": tenant_id}, session=session)
-                targets = {doc["_id"]: entry_from_doc(doc) async for doc in found}
-            run = apply_run(current, items, seen, targets)
-            if run.markers:
-                await self._applied.insert_many(
-                    [
-                        {
-                            "_id": self._marker_id(tenant_id, command_id),
-                            "tenant_id": tenant_id,
-                            "command_id": command_id,
-                            "fingerprint": marker.fingerprint,
-                            "events": marker.events,
-                            "recorded_at": at,
-                        }
-                        for command_id, marker in run.markers.items()
-                    ],
-                    session=session,
-                )
-            if run.entries:
-                await self._ledger.insert_many([entry_to_doc(e) for e in run.entries], session=session)
-            for mark in run.marks:
-                update: dict[str, Any] = {"$inc": {"reversed_amount": mark.reversed_delta}}
-                if mark.voided_by is not None:
-                    update["$set"] = {"voided_by": mark.voided_by}
-                await self._ledger.update_one({"_id": mark.entry_id, "tenant_id": tenant_id}, update, session=session)
-            if run.wallet.version != current.version:
-                if current.version == 0:
-                    await self._wallets.insert_one(wallet_to_doc(run.wallet), session=session)
-                else:
-                    result = await self._wallets.replace_one(
-                        {"_id": tenant_id, "version": current.version}, wallet_to_doc(run.wallet), session=session
+                async for doc in self._ledger.find({"_id": {"$in": target_ids}}, session=session):
+                    targets.setdefault(doc["tenant_id"], {})[doc["_id"]] = entry_from_doc(doc)
+            results, markers, entries, new_wallets, replaced = [], [], [], [], []
+            for tenant_id, items in runs:
+                current = wallet_from_doc(stored.get(tenant_id), tenant_id)
+                run = apply_run(current, items, seen.get(tenant_id, {}), targets.get(tenant_id, {}))
+                results.append(run.results)
+                markers += [
+                    {
+                        "_id": self._marker_id(tenant_id, command_id),
+                        "tenant_id": tenant_id,
+                        "command_id": command_id,
+                        "fingerprint": marker.fingerprint,
+                        "events": marker.events,
+                        "recorded_at": at,
+                    }
+                    for command_id, marker in run.markers.items()
+                ]
+                entries += [entry_to_doc(e) for e in run.entries]
+                for mark in run.marks:
+                    update: dict[str, Any] = {"$inc": {"reversed_amount": mark.reversed_delta}}
+                    if mark.voided_by is not None:
+                        update["$set"] = {"voided_by": mark.voided_by}
+                    await self._ledger.update_one(
+                        {"_id": mark.entry_id, "tenant_id": tenant_id}, update, session=session
                     )
-                    if result.matched_count == 0:
-                        raise VersionConflict(tenant_id)
-            return run.results
+                if run.wallet.version != current.version:
+                    if current.version == 0:
+                        new_wallets.append(wallet_to_doc(run.wallet))
+                    else:
+                        filter_ = {"_id": tenant_id, "version": current.version}
+                        replaced.append(ReplaceOne(filter_, wallet_to_doc(run.wallet)))
+            if markers:
+                await self._applied.insert_many(markers, session=session)
+            if entries:
+                await self._ledger.insert_many(entries, session=session)
+            if new_wallets:
+                await self._wallets.insert_many(new_wallets, session=session)
+            if replaced:
+                result = await self._wallets.bulk_write(replaced, ordered=False, session=session)
+                if result.matched_count != len(replaced):
+                    raise VersionConflict(", ".join(tenant_ids))
+            return results
 
         for _ in range(20):
             try:
@@ -131,8 +145,8 @@ class MongoWalletStore:
             except Exception as exc:
                 if not is_duplicate_key(exc):
                     raise
-                # Another worker applied some of these first, or created the wallet: run again, they are seen.
-        raise VersionConflict(f"{tenant_id}: wallet kept changing under a batch of {len(items)} commands")
+                # Another worker applied some of these first, or created a wallet: run again, they are seen.
+        raise VersionConflict(f"wallets kept changing under a batch of {len(marker_ids)} commands")
 
     async def wallet(self, tenant_id: str) -> Wallet:
         return wallet_from_doc(await self._wallets.find_one({"_id": tenant_id}), tenant_id)
