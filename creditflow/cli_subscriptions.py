@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -311,5 +311,3 @@ def scheduler_run_once(
     ticks = _run(_with_ops(_settings(state_dir), lambda ops: ops.run_scheduler_once(moment)))
     typer.echo("\n".join(ticks) if ticks else "nothing due (or another scheduler holds the lease)")
 
-
-__all__ = ["date"]
