@@ -41,10 +41,6 @@ class UsageStore(Protocol):
         debit can be sent again); with another: `conflict`."""
         ...
 
-    async def record_batch(self, tenant_id: str, items: list[ToRecord], *, at: datetime) -> list[Recorded]:
-        """The same for a run of one tenant's events, in order, in one transaction."""
-        ...
-
     async def record_runs(self, runs: list[tuple[str, list[ToRecord]]], *, at: datetime) -> list[list[Recorded]]:
         """Several tenants' runs in one transaction."""
         ...

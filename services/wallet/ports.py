@@ -50,10 +50,6 @@ class WalletStore(Protocol):
         """
         ...
 
-    async def apply_batch(self, tenant_id: str, items: list[Any], *, at: datetime) -> list[Applied]:
-        """Apply a run of one tenant's commands (`batch.Item`s), in order, in one transaction."""
-        ...
-
     async def apply_runs(self, runs: list[tuple[str, list[Any]]], *, at: datetime) -> list[list[Applied]]:
         """Several tenants' runs in one transaction."""
         ...

@@ -45,12 +45,9 @@ class MongoUsageStore:
         *,
         at: datetime,
     ) -> Recorded:
-        [recorded] = await self.record_batch(event.tenant_id, [ToRecord(event, fingerprint, period, pricing)], at=at)
-        return recorded
-
-    async def record_batch(self, tenant_id: str, items: list[ToRecord], *, at: datetime) -> list[Recorded]:
-        """Record a run of one tenant's events, in order, in one transaction."""
-        [recorded] = await self.record_runs([(tenant_id, items)], at=at)
+        [[recorded]] = await self.record_runs(
+            [(event.tenant_id, [ToRecord(event, fingerprint, period, pricing)])], at=at
+        )
         return recorded
 
     async def record_runs(self, runs: list[tuple[str, list[ToRecord]]], *, at: datetime) -> list[list[Recorded]]:

@@ -27,12 +27,12 @@ class InMemoryWalletStore:
         at: datetime,
         target_entry_id: str | None = None,
     ) -> Applied:
-        [applied] = await self.apply_batch(
+        [applied] = await self._apply_run(
             tenant_id, [Item(command_id, fingerprint, decide, to_wire, target_entry_id)], at=at
         )
         return applied
 
-    async def apply_batch(self, tenant_id: str, items: list[Item], *, at: datetime) -> list[Applied]:
+    async def _apply_run(self, tenant_id: str, items: list[Item], *, at: datetime) -> list[Applied]:
         seen = {
             i.command_id: Marker(*self.applied[(tenant_id, i.command_id)])
             for i in items
@@ -56,7 +56,7 @@ class InMemoryWalletStore:
         return run.results
 
     async def apply_runs(self, runs: list[tuple[str, list[Item]]], *, at: datetime) -> list[list[Applied]]:
-        return [await self.apply_batch(tenant_id, items, at=at) for tenant_id, items in runs]
+        return [await self._apply_run(tenant_id, items, at=at) for tenant_id, items in runs]
 
     async def wallet(self, tenant_id: str) -> Wallet:
         return self.wallets.get(tenant_id) or Wallet(tenant_id)

@@ -69,15 +69,10 @@ class MongoWalletStore:
         at: datetime,
         target_entry_id: str | None = None,
     ) -> Applied:
-        [applied] = await self.apply_batch(
-            tenant_id, [Item(command_id, fingerprint, decide, to_wire, target_entry_id)], at=at
+        [[applied]] = await self.apply_runs(
+            [(tenant_id, [Item(command_id, fingerprint, decide, to_wire, target_entry_id)])], at=at
         )
         return applied
-
-    async def apply_batch(self, tenant_id: str, items: list[Item], *, at: datetime) -> list[Applied]:
-        """Apply a run of one tenant's commands, in order, in one transaction (see `batch.apply_run`)."""
-        [results] = await self.apply_runs([(tenant_id, items)], at=at)
-        return results
 
     async def apply_runs(self, runs: list[tuple[str, list[Item]]], *, at: datetime) -> list[list[Applied]]:
         """Apply several tenants' runs in one transaction: a batch costs a handful of round trips, not a
