@@ -310,4 +310,3 @@ def scheduler_run_once(
     moment = _when(now) if now else datetime.now(UTC)
     ticks = _run(_with_ops(_settings(state_dir), lambda ops: ops.run_scheduler_once(moment)))
     typer.echo("\n".join(ticks) if ticks else "nothing due (or another scheduler holds the lease)")
-

@@ -15,6 +15,7 @@ Writes everything to a JSON file so runs can be compared.
 import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import threading
 import time
@@ -26,29 +27,37 @@ from typing import Any
 
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pymongo import ReplaceOne
+from pymongo.asynchronous.client_session import AsyncClientSession
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from benchmarks.common import stack
-from benchmarks.wallet_debits import raw_mongo
 from creditflow.ops import connect
 from creditflow.supervisor import WorkerProcess
 from schemas import topics
+from schemas import wallet as wire
+from services.wallet.adapters.codec import entry_to_doc, wallet_to_doc
+from services.wallet.adapters.memory import InMemoryWalletStore
+from services.wallet.adapters.mongo import MongoWalletStore
+from services.wallet.service import WalletService
 from shared.config import Settings, env_for_workers
 from shared.kafka import admin_kwargs, ensure_topics
-from shared.mongo import make_client
+from shared.mongo import in_transaction, make_client
 
 
 class PeakRss(threading.Thread):
-    def __init__(self, workers: list[WorkerProcess]) -> None:
+    """The highest resident set size of each worker process, sampled twice a second."""
+
+    def __init__(self, workers: dict[str, WorkerProcess]) -> None:
         super().__init__(daemon=True)
-        self.workers, self.peaks, self.stopping = workers, {w.name: 0 for w in workers}, threading.Event()
+        self.workers, self.peaks, self.stopping = workers, dict.fromkeys(workers, 0), threading.Event()
 
     def run(self) -> None:
         while not self.stopping.wait(0.5):
-            for worker in self.workers:
+            for label, worker in self.workers.items():
                 if worker.process is not None and worker.process.poll() is None:
                     rss = psutil.Process(worker.process.pid).memory_info().rss
-                    self.peaks[worker.name] = max(self.peaks[worker.name], rss)
+                    self.peaks[label] = max(self.peaks[label], rss)
 
     def take(self) -> dict[str, float]:
         peaks = {name: round(rss / 2**20, 1) for name, rss in self.peaks.items()}
@@ -63,11 +72,45 @@ def _event(tenant: str, event_id: str) -> bytes:
 
 
 async def _ledger_count(settings: Settings) -> int:
+    """Ledger entries written so far, from the wallets' entry counters: reading 50 wallet documents instead of
+    counting a growing ledger keeps the probe from loading the database it measures."""
     client = make_client(settings, app_name="bench")
     try:
-        return await client[settings.database_name("wallet")]["ledger"].count_documents({"entry_type": "sms"})
+        wallets = client[settings.database_name("wallet")]["wallets"]
+        return sum([d.get("entry_count", 0) async for d in wallets.find({}, {"entry_count": 1})])
     finally:
         await client.close()
+
+
+class CpuMeter:
+    """CPU seconds used by each process of the run (servers, workers, this client) between two readings: where
+    the time of one event goes."""
+
+    KINDS = (("secantus", "mongodb"), ("tansu", "kafka"), ("services.metering", "metering"),
+             ("services.wallet", "wallet"))  # fmt: skip
+
+    def __init__(self) -> None:
+        self.start = self._read()
+
+    @classmethod
+    def _read(cls) -> dict[str, float]:
+        me = psutil.Process()
+        used = {"bench client": sum(me.cpu_times()[:2])}
+        for child in me.children(recursive=True):
+            try:
+                line, times = " ".join(child.cmdline()), child.cpu_times()
+            except psutil.Error:
+                continue
+            for marker, name in cls.KINDS:
+                if marker in line:
+                    used[name] = used.get(name, 0.0) + times.user + times.system
+        return used
+
+    def take(self) -> dict[str, float]:
+        now = self._read()
+        used = {name: now[name] - self.start.get(name, 0.0) for name in now}
+        self.start = now
+        return used
 
 
 async def _publish(settings: Settings, tenants: list[str], prefix: str, count: int, progress: Progress) -> None:
@@ -106,6 +149,7 @@ async def latency(settings: Settings, tenants: list[str], rate: float, seconds: 
     await producer.start()
     sent: dict[str, float] = {}
     prefix = f"lat-{uuid.uuid4().hex[:4]}"
+    before = await _ledger_count(settings)
     try:
         total = int(rate * seconds)
         start = time.time()
@@ -122,18 +166,89 @@ async def latency(settings: Settings, tenants: list[str], rate: float, seconds: 
         await producer.stop()
     client = make_client(settings, app_name="bench")
     try:
-        ledger = client[settings.database_name("wallet")]["ledger"]
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            found = {
-                d["command_id"]: d["recorded_at"]
-                async for d in ledger.find({"command_id": {"$regex": f"^usage:{prefix}-"}})
-            }
-            if len(found) >= len(sent):
-                break
-            await asyncio.sleep(1)
+        while await _ledger_count(settings) < before + len(sent) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        ledger = client[settings.database_name("wallet")]["ledger"]
+        found = {
+            d["command_id"]: d["recorded_at"]
+            async for d in ledger.find({"command_id": {"$regex": f"^usage:{prefix}-"}}, ["command_id", "recorded_at"])
+        }
         return [found[c].timestamp() - t for c, t in sent.items() if c in found]
     finally:
+        await client.close()
+
+
+class _NoAdmins:
+    async def admins(self, tenant_id: str) -> frozenset[str] | None:
+        return None
+
+
+def _batch_writes(
+    store: InMemoryWalletStore, tenants: set[str], entries_before: int, markers_before: set[Any], at: datetime
+) -> dict[str, Any]:
+    """What MongoWalletStore.apply_runs writes for one batch the rules just applied in memory: markers, entries
+    and wallets, as the same documents (same codec, same fields)."""
+    markers = [
+        {"_id": f"{t}|{c}", "tenant_id": t, "command_id": c, "fingerprint": fp, "events": events, "recorded_at": at}
+        for (t, c), (fp, events) in store.applied.items()
+        if (t, c) not in markers_before
+    ]
+    return {
+        "markers": markers,
+        "entries": [entry_to_doc(e) for e in store.entries[entries_before:]],
+        "wallets": [wallet_to_doc(store.wallets[t]) for t in sorted(tenants)],
+    }
+
+
+async def raw_wallet_writes(settings: Settings, debits: int, tenants: int, batch: int) -> float:
+    """The MongoDB transactional write rate for exactly what the wallet writes for usage debits: the documents
+    are made by the wallet's own rules and codec (in memory, before the clock starts), the collections carry the
+    wallet's indexes, and each batch is one transaction of the wallet's shape (read the wallets and the markers,
+    insert markers and entries, replace each wallet guarded by its version). Debits per second."""
+    names = [f"raw-{i:03d}" for i in range(tenants)]
+    at = datetime.now(UTC)
+    service = WalletService(store := InMemoryWalletStore(), _NoAdmins(), lambda: at)
+    setup = [wire.Configure(command_id="setup", tenant_id=t, issued_at=at, policy="overdraft",
+                            overdraft_limit=Decimal(10**9)) for t in names]  # fmt: skip
+    await service.handle_batch(list(setup))
+    initial = [wallet_to_doc(w) for w in store.wallets.values()]
+    batches = []
+    for first in range(0, debits, batch):
+        commands = [
+            wire.Debit(command_id=f"usage:raw-{i}", tenant_id=names[i % tenants], issued_at=at,
+                       amount=Decimal("0.15"), entry_type="sms", occurred_at=at, site="bench", personnel="bench",
+                       source=f"usage.events:raw-{i}")
+            for i in range(first, min(first + batch, debits))
+        ]  # fmt: skip
+        entries_before, markers_before = len(store.entries), set(store.applied)
+        await service.handle_batch(list(commands))
+        batches.append(_batch_writes(store, {c.tenant_id for c in commands}, entries_before, markers_before, at))
+    client = make_client(settings, app_name="bench-raw")
+    db = client[f"raw_{uuid.uuid4().hex[:8]}"]
+    await MongoWalletStore(client, db).create_indexes()
+    wallets, ledger, applied = db["wallets"], db["ledger"], db["applied_commands"]
+    try:
+        await wallets.insert_many(initial)
+        started = time.perf_counter()
+        for writes in batches:
+
+            async def work(session: AsyncClientSession, writes: dict[str, Any] = writes) -> None:
+                ids = [w["_id"] for w in writes["wallets"]]
+                stored = {d["_id"]: d async for d in wallets.find({"_id": {"$in": ids}}, session=session)}
+                _ = [d async for d in applied.find({"_id": {"$in": [m["_id"] for m in writes["markers"]]}},
+                                                   session=session)]  # fmt: skip
+                await applied.insert_many(writes["markers"], session=session)
+                await ledger.insert_many(writes["entries"], session=session)
+                replaces = [
+                    ReplaceOne({"_id": w["_id"], "version": stored[w["_id"]]["version"]}, w) for w in writes["wallets"]
+                ]
+                await wallets.bulk_write(replaces, ordered=False, session=session)
+
+            await in_transaction(client, work)
+        return debits / (time.perf_counter() - started)
+    finally:
+        await client.drop_database(db.name)
         await client.close()
 
 
@@ -170,40 +285,58 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000", help="Comma-separated event counts, run in turn.")
     parser.add_argument("--tenants", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2, help="Metering and wallet workers each (one group each).")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     args = parser.parse_args()
+    args.out.mkdir(exist_ok=True)
+    shutil.rmtree(args.out / "last-run-logs", ignore_errors=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "cpus": psutil.cpu_count(), "runs": []}
     with stack(f"bench{uuid.uuid4().hex[:6]}") as settings:
         asyncio.run(ensure_topics(settings))
-        raw_db = asyncio.run(raw_mongo(settings, 5000, args.tenants, 500))
+        raw_db = asyncio.run(raw_wallet_writes(settings, 5000, args.tenants, 500))
         env = env_for_workers(settings)
         logs = Path(settings.state_dir) / "bench-logs"
         logs.mkdir(parents=True, exist_ok=True)
-        workers = [WorkerProcess(n, env, logs / f"{n}.log") for n in ("metering", "wallet")]
-        for worker in workers:
+        workers = {
+            f"{name}-{i}": WorkerProcess(name, env, logs / f"{name}-{i}.log")
+            for name in ("metering", "wallet")
+            for i in range(1, args.workers + 1)
+        }
+        for worker in workers.values():
             worker.start()
         rss = PeakRss(workers)
         try:
-            while not all(w.healthy() for w in workers):
+            while not all(w.healthy() for w in workers.values()):
                 time.sleep(0.2)
             tenants = asyncio.run(setup_tenants(settings, args.tenants))
             rss.start()
-            done = 0
             with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}"),
                           TimeRemainingColumn()) as progress:  # fmt: skip
+                done = asyncio.run(_ledger_count(settings))
+                cpu = CpuMeter()
                 for size in sizes:
                     rate = asyncio.run(pipeline(settings, tenants, size, done, progress))
                     done += size
-                    result["runs"].append({"events": size, "events_per_s": round(rate, 1), "peak_rss_mib": rss.take()})
+                    used = cpu.take()
+                    result["runs"].append(
+                        {
+                            "events": size,
+                            "events_per_s": round(rate, 1),
+                            "peak_rss_mib": rss.take(),
+                            "cpu_ms_per_event": {k: round(v * 1000 / size, 3) for k, v in sorted(used.items())},
+                            "cpu_busy": round(sum(used.values()) * rate / size / (psutil.cpu_count() or 1), 2),
+                        }
+                    )
             raw_broker = asyncio.run(raw_consume(settings))
             best = max(r["events_per_s"] for r in result["runs"])
             waits = sorted(asyncio.run(latency(settings, tenants, best / 2, args.latency_seconds)))
         finally:
             rss.stopping.set()
-            for worker in workers:
+            for worker in workers.values():
                 worker.stop()
+            shutil.copytree(logs, args.out / "last-run-logs", dirs_exist_ok=True)  # the stack's files go with it
     limit = min(raw_broker, raw_db)
     p99 = statistics.quantiles(waits, n=100, method="inclusive")[98] if len(waits) > 1 else float("nan")
     result.update(
@@ -227,6 +360,7 @@ def main() -> None:
             f"{run['events']:>9,} events: {run['events_per_s']:8,.1f} events/s, "
             f"{run['ratio_to_raw_limit']:.2f} of the raw limit, peak RSS {run['peak_rss_mib']} MiB"
         )
+        print(f"{'':>17}CPU ms per event {run['cpu_ms_per_event']}, machine {run['cpu_busy']:.0%} busy")
     p50_ms, p99_ms = result["latency_p50_ms"], result["latency_p99_ms"]
     print(f"event -> balance at {best / 2:,.0f} events/s: p50 {p50_ms} ms, p99 {p99_ms} ms")
     print(f"written to {target}")

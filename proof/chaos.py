@@ -35,6 +35,7 @@ from services.wallet.domain.reconcile import problems
 from shared.config import Settings, env_for_workers
 from shared.kafka import admin_kwargs, ensure_topics
 from shared.localstack import LocalStack
+from shared.mongo import ids_of_tenant
 
 # The harness's own price table (independent of services/metering): credits per unit.
 PRICES = {"sms": Decimal("0.15"), "apf": Decimal("0.10"), "document": Decimal(1), "data_purchase": Decimal(1),
@@ -245,7 +246,7 @@ async def _audit(ops: Ops, kinds: dict[str, str], events: list[Event], report: R
                 charged = {e.command_id.removeprefix("usage:"): e.amount for e in usage}
                 if policy == "tight":
                     markers = wallet_db["applied_commands"].find(
-                        {"tenant_id": tenant, "command_id": {"$regex": "^usage:"}}
+                        {**ids_of_tenant(tenant), "command_id": {"$regex": "^usage:"}}
                     )
                     rejected = {
                         m["command_id"].removeprefix("usage:")

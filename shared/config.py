@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     smtp_from: str = "creditflow <no-reply@creditflow.local>"
     log_level: str = "INFO"
     health_port: int = 0
+    batch_max_records: int = Field(500, ge=1, le=10_000)
+    """Records a hot consumer (usage events, wallet commands) takes per call: one transaction and one offset
+    commit each. Larger batches cost fewer round trips and per-tenant writes per event, and more redelivered
+    work after a crash."""
 
     def with_stack_file(self) -> "Settings":
         """Fill every address the environment left empty from `<state-dir>/stack.json`."""

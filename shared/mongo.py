@@ -10,7 +10,7 @@ from pymongo.write_concern import WriteConcern
 
 from .config import Settings
 
-__all__ = ["AsyncMongoClient", "Document", "in_transaction", "make_client"]
+__all__ = ["AsyncMongoClient", "Document", "ids_of_tenant", "in_transaction", "make_client"]
 
 T = TypeVar("T")
 Document = dict[str, Any]
@@ -39,3 +39,10 @@ async def in_transaction(client: AsyncMongoClient[Document], work: Callable[[Asy
             read_concern=ReadConcern("snapshot"),
             write_concern=WriteConcern("majority"),
         )
+
+
+def ids_of_tenant(tenant_id: str) -> Document:
+    """A filter on `_id` for documents whose id is `<tenant>|<rest>` (dedup records, command markers): the `_id`
+    index serves it as a range, so these hot collections need no extra index on `tenant_id` (each index is one
+    more write per event). The tenant id is matched too, so the range can never reach another tenant."""
+    return {"_id": {"$gte": f"{tenant_id}|", "$lt": f"{tenant_id}}}"}, "tenant_id": tenant_id}

@@ -216,6 +216,40 @@ class Worker:
         await self.mongo.close()
 
 
+async def _undecoded(msg: StreamMessage[Any]) -> None:
+    """A batch handler reads the records (`msg.raw_message`) itself: FastStream need not decode every body."""
+    return None
+
+
+def batch_options(max_records: int = 500, timeout_ms: int = 20) -> dict[str, Any]:
+    """Subscriber options of every hot consumer: up to `max_records` records a call (one transaction, one
+    offset commit), at-least-once (the offsets are committed after the handler returns)."""
+    from faststream import AckPolicy
+
+    return {
+        "batch": True,
+        "max_records": max_records,
+        "batch_timeout_ms": timeout_ms,
+        "decoder": _undecoded,
+        "auto_offset_reset": "earliest",
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+    }
+
+
+async def for_each_record(worker: "Worker", records: list[Any], handle: Callable[[Any], Awaitable[None]]) -> None:
+    """Handle a batch's records one after the other. The infrastructure failing stops the batch (it comes again
+    after a pause; handlers are idempotent); anything else fails that record alone, which is dead-lettered with
+    the reason while the records behind it are still handled."""
+    for record in records:
+        try:
+            await handle(record)
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            log.exception("record_failed_dead_lettering", offset=record.offset, partition=record.partition)
+            await worker.dead_letter_record(record, "processing_failed", f"{type(exc).__name__}: {exc}"[:2000])
+
+
 def subscribe_directory(router: Any, worker: Worker, directory: Any, group: str) -> None:
     """Keep this service's copy of the tenant directory from the compacted `tenants` topic."""
     from faststream import AckPolicy

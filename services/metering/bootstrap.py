@@ -41,7 +41,9 @@ def bootstrap(settings: MeteringSettings | None = None) -> FastStream:
     )
     prices = MongoPriceStore(worker.db)
     service = MeteringService(store, directory, prices, utc_now, DEFAULT_PRICE_BOOK, limits)
-    broker.include_router(build_router(worker, service, directory, prices, settings.consumer_group))
+    broker.include_router(
+        build_router(worker, service, directory, prices, settings.consumer_group, batch_size=settings.batch_max_records)
+    )
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from schemas import topics
 from schemas.prices import PriceSet
 from shared.directory import TenantDirectory
-from shared.runtime import TRANSIENT, Worker, subscribe_directory
+from shared.runtime import TRANSIENT, Worker, batch_options, for_each_record, subscribe_directory
 
 from .adapters.prices import MongoPriceStore
 from .service import MeteringService, event_id_of
@@ -32,7 +32,7 @@ def build_router(
     router = KafkaRouter()
     common: dict[str, Any] = {"auto_offset_reset": "earliest", "ack_policy": AckPolicy.NACK_ON_ERROR}
 
-    batched: dict[str, Any] = {"batch": True, "max_records": batch_size, "batch_timeout_ms": 20, **common}
+    batched: dict[str, Any] = batch_options(batch_size)
 
     async def price(records: list[Any]) -> None:
         outcomes = await service.handle_batch([r.value or b"" for r in records])
@@ -72,16 +72,20 @@ def build_router(
             return
         await prices.upsert(change)
 
-    @router.subscriber(topics.WALLET_EVENTS, group_id=f"{group}-wallet-events", **common)  # type: ignore[untyped-decorator]
-    async def on_wallet_event(msg: KafkaMessage) -> None:
+    async def on_wallet_event(record: Any) -> None:
         try:
-            event = json.loads(msg.body)
+            event = json.loads(record.value or b"")
         except ValueError:
             return  # not ours to judge: the wallet's own contract tests cover its events
         if isinstance(event, dict) and event.get("kind") == "debit.rejected":
             event_id = event_id_of(str(event.get("command_id", "")))
             if event_id is not None:
-                await service.store.mark_rejected(str(event["tenant_id"]), event_id)
+                await service.store.mark_rejected(str(event.get("tenant_id", "")), event_id)
+
+    # Every debit makes a wallet event and only rejections matter here: read in batches, one offset commit each.
+    @router.subscriber(topics.WALLET_EVENTS, group_id=f"{group}-wallet-events", **batched)  # type: ignore[untyped-decorator]
+    async def on_wallet_events(msg: KafkaMessage) -> None:
+        await for_each_record(worker, list(msg.raw_message), on_wallet_event)
 
     subscribe_directory(router, worker, directory, group)
 

@@ -35,7 +35,9 @@ def bootstrap(settings: WalletSettings | None = None) -> FastStream:
     store = MongoWalletStore(worker.mongo, worker.db)
     directory = TenantDirectory(worker.db)
     service = WalletService(store=store, directory=directory, clock=utc_now)
-    broker.include_router(build_router(worker, service, directory, settings.consumer_group))
+    broker.include_router(
+        build_router(worker, service, directory, settings.consumer_group, batch_size=settings.batch_max_records)
+    )
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from faststream import AckPolicy
 from faststream.kafka import KafkaMessage, KafkaRouter
 from pydantic import TypeAdapter, ValidationError
 
@@ -14,7 +13,7 @@ from schemas import topics
 from schemas.payments import PaymentEvent
 from schemas.wallet import Expire, WalletCommand
 from shared.directory import TenantDirectory
-from shared.runtime import TRANSIENT, Worker, subscribe_directory
+from shared.runtime import TRANSIENT, Worker, batch_options, subscribe_directory
 
 from .adapters.mongo import MongoWalletStore
 from .service import WalletInput, WalletService
@@ -29,8 +28,7 @@ def build_router(
     worker: Worker, service: WalletService, directory: TenantDirectory, group: str, *, batch_size: int = 500
 ) -> KafkaRouter:
     router = KafkaRouter()
-    common: dict[str, Any] = {"auto_offset_reset": "earliest", "ack_policy": AckPolicy.NACK_ON_ERROR}
-    batched: dict[str, Any] = {"batch": True, "max_records": batch_size, "batch_timeout_ms": 20, **common}
+    batched: dict[str, Any] = batch_options(batch_size)
 
     async def apply(records: list[Any], commands: list[WalletInput]) -> None:
         """Apply, then publish every resulting event and each tenant's final spend state, then return (the

@@ -71,3 +71,17 @@ async def test_an_infrastructure_outage_is_retried_for_as_long_as_it_lasts(lette
 
     assert outcomes == ["retry"] * 2 * POISON_AFTER
     assert letters == []
+
+
+def test_a_tenants_id_range_holds_its_own_ids_and_no_other_tenants() -> None:
+    from shared.mongo import ids_of_tenant
+
+    found = ids_of_tenant("acme")
+    low, high = found["_id"]["$gte"], found["_id"]["$lt"]
+
+    def within(doc_id: str) -> bool:
+        return bool(low <= doc_id < high)
+
+    assert within("acme|usage:e-1") and within("acme|") and within("acme|~~~")
+    assert not any(within(i) for i in ("acme2|usage:e-1", "acm|x", "acme-eu|x", "acmf|x", "acme"))
+    assert found["tenant_id"] == "acme"

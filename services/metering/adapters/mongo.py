@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from schemas.money import display, from_micros, to_micros
 from schemas.usage import UsageEvent
 from shared.idempotency import is_duplicate_key
-from shared.mongo import AsyncMongoClient, Document, in_transaction
+from shared.mongo import AsyncMongoClient, Document, ids_of_tenant, in_transaction
 
 from ..domain.model import Period, Priced
 from ..ports import Recorded, ToRecord
@@ -31,8 +31,8 @@ class MongoUsageStore:
 
     async def create_indexes(self) -> None:
         # Records expire after the dedup window (counted from when they were received).
+        # No other index on records: one is written per event, and per-tenant reads go by the `_id` prefix.
         await self._records.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
-        await self._records.create_index([("tenant_id", ASCENDING), ("period", ASCENDING)])
         await self._aggregates.create_index([("tenant_id", ASCENDING), ("period", ASCENDING)])
         await self._distinct.create_index([("tenant_id", ASCENDING), ("meter", ASCENDING), ("period", ASCENDING)])
 
@@ -186,7 +186,7 @@ class MongoUsageStore:
 
     async def recorded_amounts(self, tenant_id: str) -> dict[str, int]:
         """Event id -> priced micro-credits of every usage record of a tenant still in the dedup window."""
-        return {d["event_id"]: d["amount"] async for d in self._records.find({"tenant_id": tenant_id})}
+        return {d["event_id"]: d["amount"] async for d in self._records.find(ids_of_tenant(tenant_id))}
 
     async def usage(self, tenant_id: str, period: str | None = None) -> list[dict[str, Any]]:
         """Usage per meter and period. `period` is a period key (YYYY-MM-DD) or a month (YYYY-MM): the periods

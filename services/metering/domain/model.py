@@ -4,6 +4,7 @@ outcome of one usage event."""
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from schemas.deadletter import Reason
 
@@ -92,9 +93,9 @@ class Period:
     start: datetime
     end: datetime
 
-    @property
+    @cached_property
     def key(self) -> str:
-        return self.start.strftime("%Y-%m-%d")
+        return self.start.date().isoformat()
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ class MongoWalletStore:
     async def create_indexes(self) -> None:
         await self._ledger.create_index([("tenant_id", ASCENDING), ("sequence", DESCENDING)])
         await self._ledger.create_index([("tenant_id", ASCENDING), ("occurred_at", DESCENDING)])
-        await self._applied.create_index([("tenant_id", ASCENDING)])
+        # applied_commands has only its `_id` (<tenant>|<command id>): one marker is written per command, and
+        # per-tenant reads go by the `_id` prefix (shared.mongo.ids_of_tenant).
         await self._wallets.create_index([("buckets.expires_at", ASCENDING)])
 
     @staticmethod
