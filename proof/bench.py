@@ -44,6 +44,8 @@ from shared.config import Settings, env_for_workers
 from shared.kafka import admin_kwargs, ensure_topics
 from shared.mongo import in_transaction, make_client
 
+RAW_DEBITS = 10_000
+
 
 class PeakRss(threading.Thread):
     """The highest resident set size of each worker process, sampled twice a second."""
@@ -295,7 +297,9 @@ def main() -> None:
     result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "cpus": psutil.cpu_count(), "runs": []}
     with stack(f"bench{uuid.uuid4().hex[:6]}") as settings:
         asyncio.run(ensure_topics(settings))
-        raw_db = asyncio.run(raw_wallet_writes(settings, 5000, args.tenants, 500))
+        cpu = CpuMeter()
+        raw_db = asyncio.run(raw_wallet_writes(settings, RAW_DEBITS, args.tenants, 500))
+        result["raw_mongodb_cpu_ms_per_debit"] = round(cpu.take().get("mongodb", 0.0) * 1000 / RAW_DEBITS, 3)
         env = env_for_workers(settings)
         logs = Path(settings.state_dir) / "bench-logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -354,6 +358,7 @@ def main() -> None:
     target.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"raw limits: broker consume {raw_broker:,.0f}/s, MongoDB wallet writes {raw_db:,.0f}/s (limit {limit:,.0f}/s)"
+        f"; the server's CPU per raw debit {result['raw_mongodb_cpu_ms_per_debit']} ms"
     )
     for run in result["runs"]:
         print(

@@ -36,6 +36,11 @@ class TenantDirectory:
         doc = await self._tenants.find_one({"_id": tenant_id})
         return TenantUpserted.model_validate(doc["tenant"]) if doc else None
 
+    async def get_many(self, tenant_ids: list[str]) -> dict[str, TenantUpserted]:
+        """The known tenants among `tenant_ids`, in one read (a batch of events asks once, not once per tenant)."""
+        found = self._tenants.find({"_id": {"$in": list(dict.fromkeys(tenant_ids))}})
+        return {doc["_id"]: TenantUpserted.model_validate(doc["tenant"]) async for doc in found}
+
     async def admins(self, tenant_id: str) -> frozenset[str] | None:
         tenant = await self.get(tenant_id)
         return None if tenant is None else frozenset(m.email for m in tenant.admins())

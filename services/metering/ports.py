@@ -49,11 +49,11 @@ class UsageStore(Protocol):
 
 
 class Prices(Protocol):
-    async def versions(self, tenant_id: str) -> dict[str, list[MeterPrice]]: ...
+    async def versions_of(self, tenant_ids: list[str]) -> dict[str, dict[str, list[MeterPrice]]]: ...
 
 
 class Directory(Protocol):
-    async def get(self, tenant_id: str) -> TenantUpserted | None: ...
+    async def get_many(self, tenant_ids: list[str]) -> dict[str, TenantUpserted]: ...
 
 
 class Clock(Protocol):

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from schemas.usage import UsageEvent
 from schemas.wallet import Debit
@@ -49,23 +49,22 @@ class MeteringService:
         now = self.clock()
         outcomes: list[Outcome | None] = [None] * len(raws)
         runs: dict[str, list[tuple[int, UsageEvent, ToRecord]]] = {}
-        tenants: dict[str, Any] = {}
-        books: dict[str, PriceBook] = {}
-        for index, raw in enumerate(raws):
-            event = parse_usage(raw, now=now, limits=self.limits)
+        parsed = [parse_usage(raw, now=now, limits=self.limits) for raw in raws]
+        # The batch's tenants and their prices: one read each for the whole batch, not one per tenant.
+        wanted = list(dict.fromkeys(e.tenant_id for e in parsed if not isinstance(e, Rejection)))
+        tenants = await self.directory.get_many(wanted) if wanted else {}
+        versions = await self.prices.versions_of(list(tenants)) if tenants else {}
+        books = {t: self.price_book.with_versions(v) for t, v in versions.items()}
+        for index, event in enumerate(parsed):
             if isinstance(event, Rejection):
                 outcomes[index] = Outcome("rejected", rejection=event)
                 continue
-            if event.tenant_id not in tenants:
-                tenants[event.tenant_id] = await self.directory.get(event.tenant_id)
-            tenant = tenants[event.tenant_id]
+            tenant = tenants.get(event.tenant_id)
             if tenant is None:
                 outcomes[index] = Outcome(
                     "rejected", rejection=Rejection("unknown_tenant", f"no tenant {event.tenant_id!r}")
                 )
                 continue
-            if event.tenant_id not in books:
-                books[event.tenant_id] = self.price_book.with_versions(await self.prices.versions(event.tenant_id))
             book, anchor = books[event.tenant_id], tenant.billing_anchor
             checked = price(event, book, anchor=anchor)  # every rejection is known before the period is read
             if isinstance(checked, Rejection):

@@ -38,6 +38,8 @@ class NotificationService:
 
     async def on_event(self, event: dict[str, Any]) -> int:
         """Record the deliveries a wallet or subscription event calls for. Returns how many are new."""
+        if notice_for(event, "") is None:  # most events (one per ledger entry) call for no e-mail: no read for them
+            return 0
         tenant = await self.directory.get(event["tenant_id"])
         if tenant is None:
             log.warning("event_for_unknown_tenant", event_id=event.get("event_id"))

@@ -39,10 +39,14 @@ class MongoPriceStore:
         )
 
     async def versions(self, tenant_id: str) -> dict[str, list[MeterPrice]]:
-        found: dict[str, list[MeterPrice]] = {}
-        async for doc in self._prices.find({"tenant_id": tenant_id}):
+        return (await self.versions_of([tenant_id]))[tenant_id]
+
+    async def versions_of(self, tenant_ids: list[str]) -> dict[str, dict[str, list[MeterPrice]]]:
+        """Each tenant's price versions per meter, in one read for a whole batch."""
+        found: dict[str, dict[str, list[MeterPrice]]] = {t: {} for t in tenant_ids}
+        async for doc in self._prices.find({"tenant_id": {"$in": list(found)}}):
             change = PriceSet.model_validate(doc["change"])
-            found.setdefault(change.meter, []).append(meter_price_from(change))
+            found[change.tenant_id].setdefault(change.meter, []).append(meter_price_from(change))
         return found
 
     async def changes(self, tenant_id: str) -> list[PriceSet]:
