@@ -287,11 +287,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000", help="Comma-separated event counts, run in turn.")
     parser.add_argument("--tenants", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=2, help="Metering and wallet workers each (one group each).")
+    parser.add_argument("--workers", type=int, default=1, help="Metering and wallet workers each.")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     args = parser.parse_args()
     args.out.mkdir(exist_ok=True)
+    target = args.out / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"  # rewritten after each size: a long run
     shutil.rmtree(args.out / "last-run-logs", ignore_errors=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "cpus": psutil.cpu_count(), "runs": []}
@@ -299,6 +300,7 @@ def main() -> None:
         asyncio.run(ensure_topics(settings))
         cpu = CpuMeter()
         raw_db = asyncio.run(raw_wallet_writes(settings, RAW_DEBITS, args.tenants, 500))
+        result["raw_mongodb_wallet_writes_per_s"] = round(raw_db, 1)
         result["raw_mongodb_cpu_ms_per_debit"] = round(cpu.take().get("mongodb", 0.0) * 1000 / RAW_DEBITS, 3)
         env = env_for_workers(settings)
         logs = Path(settings.state_dir) / "bench-logs"
@@ -331,8 +333,10 @@ def main() -> None:
                             "peak_rss_mib": rss.take(),
                             "cpu_ms_per_event": {k: round(v * 1000 / size, 3) for k, v in sorted(used.items())},
                             "cpu_busy": round(sum(used.values()) * rate / size / (psutil.cpu_count() or 1), 2),
+                            "ratio_to_raw_mongodb": round(rate / raw_db, 3),
                         }
                     )
+                    target.write_text(json.dumps(result, indent=2) + "\n")  # what is measured so far
             raw_broker = asyncio.run(raw_consume(settings))
             best = max(r["events_per_s"] for r in result["runs"])
             waits = sorted(asyncio.run(latency(settings, tenants, best / 2, args.latency_seconds)))
@@ -353,8 +357,6 @@ def main() -> None:
     )
     for run in result["runs"]:
         run["ratio_to_raw_limit"] = round(run["events_per_s"] / limit, 3)
-    args.out.mkdir(exist_ok=True)
-    target = args.out / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     target.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"raw limits: broker consume {raw_broker:,.0f}/s, MongoDB wallet writes {raw_db:,.0f}/s (limit {limit:,.0f}/s)"
