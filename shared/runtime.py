@@ -221,11 +221,7 @@ async def _undecoded(msg: StreamMessage[Any]) -> None:
     return None
 
 
-def batch_options(
-    max_records: int = 500,
-    timeout_ms: int = 20,
-    fetch_max_wait_ms: int = int(__import__("os").environ.get("FMW", "500")),
-) -> dict[str, Any]:
+def batch_options(max_records: int = 500, timeout_ms: int = 20) -> dict[str, Any]:
     """Subscriber options of every hot consumer: up to `max_records` records a call (one transaction, one
     offset commit), at-least-once (the offsets are committed after the handler returns)."""
     from faststream import AckPolicy
