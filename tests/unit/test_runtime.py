@@ -85,3 +85,36 @@ def test_a_tenants_id_range_holds_its_own_ids_and_no_other_tenants() -> None:
     assert within("acme|usage:e-1") and within("acme|") and within("acme|~~~")
     assert not any(within(i) for i in ("acme2|usage:e-1", "acm|x", "acme-eu|x", "acmf|x", "acme"))
     assert found["tenant_id"] == "acme"
+
+
+class Letters:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str, str]] = []
+
+    async def dead_letter_record(self, record: Record, reason: str, detail: str) -> None:
+        self.sent.append((record.offset, reason, detail))
+
+
+async def test_a_record_that_fails_is_dead_lettered_alone_and_the_rest_of_its_batch_is_handled() -> None:
+    handled: list[int] = []
+
+    async def handle(record: Record) -> None:
+        if record.offset == 2:
+            raise ValueError("no such meter")
+        handled.append(record.offset)
+
+    letters = Letters()
+    await runtime.for_each_record(letters, [Record(offset=i) for i in (1, 2, 3)], handle)  # type: ignore[arg-type]
+
+    assert handled == [1, 3]
+    assert letters.sent == [(2, "processing_failed", "ValueError: no such meter")]
+
+
+async def test_the_infrastructure_failing_stops_the_batch_so_that_all_of_it_comes_again() -> None:
+    async def handle(record: Record) -> None:
+        raise pymongo.errors.AutoReconnect("primary stepped down")
+
+    letters = Letters()
+    with pytest.raises(pymongo.errors.AutoReconnect):
+        await runtime.for_each_record(letters, [Record(offset=1), Record(offset=2)], handle)  # type: ignore[arg-type]
+    assert letters.sent == []
