@@ -7,8 +7,9 @@ End to end: debit commands are published to `wallet.commands`; one wallet worker
 in one MongoDB transaction (marker + ledger entry + wallet) and publishes its events and spend state. The
 clock runs from the first publish until every debit is applied.
 
-Raw: the same documents written straight from this process with PyMongo, in the worker's batch shape (one
-transaction per tenant per batch): the ceiling of the database for this work, without Kafka or the rules.
+Raw: small stand-in documents written straight from this process with PyMongo, one transaction per tenant
+per batch, without the wallet's secondary indexes. `proof/bench.py` (`make bench`) measures the faithful raw
+limit: the wallet's own documents and indexes, one transaction per batch across tenants, as the worker does.
 """
 
 import argparse
@@ -79,9 +80,9 @@ async def end_to_end(settings: Settings, debits: int, tenants: int) -> float:
 
 
 async def raw_mongo(settings: Settings, debits: int, tenants: int, batch: int) -> float:
-    """The same documents the wallet writes for `debits` debits, straight from this process, in the same shape
-    as the worker's batches: per batch, one transaction per tenant (read the wallet and the markers, insert the
-    markers and the ledger entries, replace the wallet)."""
+    """Stand-ins for the documents the wallet writes for `debits` debits, straight from this process: per batch,
+    one transaction per tenant (read the wallet and the markers, insert the markers and the ledger entries,
+    replace the wallet)."""
     client = make_client(settings, app_name="bench-raw")
     db = client[f"raw_{uuid.uuid4().hex[:8]}"]
     wallets, ledger, applied = db["wallets"], db["ledger"], db["applied_commands"]
