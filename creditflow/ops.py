@@ -288,10 +288,11 @@ class Ops:
             await client.close()
 
     @asynccontextmanager
-    async def notification_log(self) -> AsyncIterator[MongoNotificationLog]:
+    async def notification_log(self, database: str | None = None) -> AsyncIterator[MongoNotificationLog]:
+        """The notifications worker's log, or (`database`) one of the same shape elsewhere, for tests."""
         client = self._client()
         try:
-            yield MongoNotificationLog(client[self.settings.database_name("notifications")])
+            yield MongoNotificationLog(client[database or self.settings.database_name("notifications")])
         finally:
             await client.close()
 

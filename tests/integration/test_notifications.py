@@ -1,11 +1,13 @@
 """Notifications on the real stack with a real SMTP server (aiosmtpd)."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from schemas import topics
+from services.notifications.domain.model import Delivery, Fact, Notice, Recipient
 from tests.conftest import eventually
 from tests.integration.conftest import mails_to, publish, read_topic
 
@@ -175,3 +177,36 @@ async def test_another_tenants_admins_hear_nothing(ops, stack, tenant_id) -> Non
     [mail] = await eventually(lambda: _mails(stack.mailbox, f"Acme {tenant_id}", 1))
     assert str(mail["To"]) == "one@a.example"
     assert mails_to(stack.mailbox, f"Beta {other}") == []
+
+
+def rejection_notice(tenant_id: str, n: int) -> Notice:
+    return Notice(
+        f"debit-rejected:{n}",
+        tenant_id,
+        f"Acme {tenant_id}",
+        "debits_rejected",
+        (Fact("count", "count", "1"), Fact("amount", "credits", "5"), Fact("balance", "credits", "0")),
+        digest=True,
+    )
+
+
+async def test_an_event_arriving_once_its_digest_is_claimed_for_sending_goes_to_the_next_digest(
+    ops, tenant_id
+) -> None:
+    """The sender renders a digest from the document it claimed: a later event must not be counted into it
+    (it would be marked sent without being in the e-mail), so the merge calls that digest closed."""
+    admin = Recipient(ADMINS[0], "en")
+    window = f"{tenant_id}|digest:debits_rejected:1|{admin.email}"
+    at = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    # A database of its own, so that the running worker's sender claims nothing here, nor this test theirs.
+    async with ops.notification_log(database=f"notifications-{tenant_id}") as log:
+        assert await log.merge(Delivery(window, rejection_notice(tenant_id, 1), admin), at=at, due_at=at) == "merged"
+        claimed = await log.claim_due(now=at, lease_until=at + timedelta(minutes=2))
+        assert claimed is not None and claimed.delivery_id == window
+
+        late = await log.merge(Delivery(window, rejection_notice(tenant_id, 2), admin), at=at, due_at=at)
+
+        assert late == "closed"
+        [row] = [r for r in await log.list(tenant_id) if r["_id"] == window]
+        assert row["digest"]["count"] == 1, "the claimed digest keeps the count it is being sent with"
+        assert not await log.already_digested(tenant_id, "debit-rejected:2", admin.email)

@@ -83,16 +83,18 @@ class MongoNotificationLog:
     async def merge(self, delivery: Delivery, *, at: datetime, due_at: datetime) -> Merged:
         """Add one event to a digest delivery (created if new, sent at `due_at`), once per (event, recipient).
 
-        `already`: this event was counted for this recipient before; `closed`: that digest is already being
-        sent (the caller tries the next window)."""
+        `already`: this event was counted for this recipient before; `closed`: that digest has been claimed
+        for sending, or sent (the caller tries the next window)."""
         notice = delivery.notice
         marker = f"{notice.tenant_id}|{notice.event_id}|{delivery.recipient.email}"
         amount = to_micros(Decimal(notice.fact("amount") or "0"))
 
         async def work(session: AsyncClientSession) -> Merged:
             await self._digested.insert_one({"_id": marker, "digest": delivery.delivery_id, "at": at}, session=session)
+            # Only into a digest no sender has claimed (a claim counts an attempt): the sender renders the
+            # document it claimed, so an event counted in after that would be marked sent, yet not be in the mail.
             result = await self._log.update_one(
-                {"_id": delivery.delivery_id, "status": "pending"},
+                {"_id": delivery.delivery_id, "status": "pending", "attempts": 0},
                 {
                     "$inc": {"digest.count": 1, "digest.amount_micros": amount},
                     "$set": {"digest.balance": notice.fact("balance") or "0"},
