@@ -166,3 +166,26 @@ async def test_usage_per_billing_period_matches_the_wallets_usage_entries_and_co
             tenant_id, query=LedgerQuery(entry_type="sms", since=period.start, until=period.end)
         )
     assert sum(e.amount for e in entries) == -900_000  # what the usage report says was charged
+
+
+async def test_distinct_values_count_each_value_once_across_batches(ops, producer, tenant_id) -> None:
+    """A value seen in an earlier batch is found, not written again; a new one is added."""
+    from services.metering.domain.rules import billing_period
+
+    await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
+    await ops.top_up(tenant_id, Decimal(10), by=ADMIN)
+    period = billing_period(datetime.now(UTC), None)
+    async with ops.usage_store() as usage:
+
+        async def counted(n: int) -> dict[str, object] | None:
+            rows = await usage.usage(tenant_id, period.key)
+            return rows[0] if rows and rows[0]["count"] == n else None
+
+        await publish(producer, topics.USAGE_EVENTS, tenant_id, sms(tenant_id, "d-0", personnel="Ann", site="Lyon"))
+        await eventually(lambda: counted(1))  # recorded: the next events come in another batch
+        await publish(producer, topics.USAGE_EVENTS, tenant_id, sms(tenant_id, "d-1", personnel="Ann", site="Lyon"))
+        await publish(producer, topics.USAGE_EVENTS, tenant_id, sms(tenant_id, "d-2", personnel="Bob", site="Lyon"))
+        found = await eventually(lambda: counted(3))
+
+    assert found is not None
+    assert found["distinct"] == {"personnel": 2, "site": 1}

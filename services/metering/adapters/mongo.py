@@ -141,18 +141,19 @@ class MongoUsageStore:
                     session=session,
                 )
             if distinct:
-                await self._distinct.bulk_write(
-                    [
-                        UpdateOne(
-                            {"_id": f"{aggregate_id}|{name}|{value}"},
-                            {"$setOnInsert": {"tenant_id": tenant_id, "meter": meter, "period": key, "name": name}},
-                            upsert=True,
-                        )
-                        for aggregate_id, tenant_id, meter, key, name, value in sorted(distinct)
-                    ],
-                    ordered=False,
-                    session=session,
-                )
+                # Most values (a site, a user) were seen earlier in the period: one read finds those, and only
+                # the new ones are written (an upsert each cost the server as much as a write, per value).
+                values = {
+                    f"{aggregate_id}|{name}|{value}": {"tenant_id": t, "meter": meter, "period": key, "name": name}
+                    for aggregate_id, t, meter, key, name, value in sorted(distinct)
+                }
+                known = self._distinct.find({"_id": {"$in": list(values)}}, {"_id": 1}, session=session)
+                for doc in [d async for d in known]:
+                    del values[doc["_id"]]
+                if values:  # a value another worker adds meanwhile is a duplicate key: the batch runs again
+                    await self._distinct.insert_many(
+                        [{"_id": _id, **fields} for _id, fields in values.items()], session=session
+                    )
             return all_results
 
         for _ in range(5):
