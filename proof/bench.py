@@ -11,7 +11,8 @@
    (servers, workers, this client) spent per event.
 3. Latency from publishing an event to its ledger entry, p50 and p99, with events sent at half the rate the
    last size of 2 reached (the capacity at the data size the stack then holds).
-Writes everything to a JSON file so runs can be compared.
+Writes everything to a JSON file so runs can be compared, with the share of the machine's time the hypervisor
+stole during each step (a VM's slow spells move every figure; steal tells them apart from the code's).
 """
 
 import argparse
@@ -115,6 +116,23 @@ class CpuMeter:
         used = {name: now[name] - self.start.get(name, 0.0) for name in now}
         self.start = now
         return used
+
+
+class StealMeter:
+    """The share of this machine's CPU time that the hypervisor gave to other guests (steal) between two
+    readings. Figures taken with much steal were taken in a slow spell of the machine, not of the code."""
+
+    FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+    def __init__(self) -> None:
+        self.start = psutil.cpu_times()
+
+    def take(self) -> float:
+        now = psutil.cpu_times()
+        spent = {f: getattr(now, f, 0.0) - getattr(self.start, f, 0.0) for f in self.FIELDS}
+        self.start = now
+        total = sum(spent.values())
+        return spent["steal"] / total if total > 0 else 0.0
 
 
 async def _publish(settings: Settings, tenants: list[str], prefix: str, count: int, progress: Progress) -> None:
@@ -300,9 +318,10 @@ def main() -> None:
     result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "cpus": psutil.cpu_count(), "runs": []}
     with stack(f"bench{uuid.uuid4().hex[:6]}") as settings:
         asyncio.run(ensure_topics(settings))
-        cpu = CpuMeter()
+        cpu, steal = CpuMeter(), StealMeter()
         raw_db = asyncio.run(raw_wallet_writes(settings, RAW_DEBITS, args.tenants, 500))
         result["raw_mongodb_wallet_writes_per_s"] = round(raw_db, 1)
+        result["raw_mongodb_steal"] = round(steal.take(), 3)
         result["raw_mongodb_cpu_ms_per_debit"] = round(cpu.take().get("mongodb", 0.0) * 1000 / RAW_DEBITS, 3)
         env = env_for_workers(settings)
         logs = Path(settings.state_dir) / "bench-logs"
@@ -323,7 +342,7 @@ def main() -> None:
             with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}"),
                           TimeRemainingColumn()) as progress:  # fmt: skip
                 done = asyncio.run(_ledger_count(settings))
-                cpu = CpuMeter()
+                cpu, steal = CpuMeter(), StealMeter()
                 for size in sizes:
                     rate = asyncio.run(pipeline(settings, tenants, size, done, progress))
                     done += size
@@ -335,6 +354,7 @@ def main() -> None:
                             "peak_rss_mib": rss.take(),
                             "cpu_ms_per_event": {k: round(v * 1000 / size, 3) for k, v in sorted(used.items())},
                             "cpu_busy": round(sum(used.values()) * rate / size / (psutil.cpu_count() or 1), 2),
+                            "steal": round(steal.take(), 3),
                             "ratio_to_raw_mongodb": round(rate / raw_db, 3),
                         }
                     )
@@ -365,13 +385,17 @@ def main() -> None:
     print(
         f"raw limits: broker consume {raw_broker:,.0f}/s, MongoDB wallet writes {raw_db:,.0f}/s (limit {limit:,.0f}/s)"
         f"; the server's CPU per raw debit {result['raw_mongodb_cpu_ms_per_debit']} ms"
+        f", {result['raw_mongodb_steal']:.0%} of the machine's time stolen by the hypervisor meanwhile"
     )
     for run in result["runs"]:
         print(
             f"{run['events']:>9,} events: {run['events_per_s']:8,.1f} events/s, "
             f"{run['ratio_to_raw_limit']:.2f} of the raw limit, peak RSS {run['peak_rss_mib']} MiB"
         )
-        print(f"{'':>17}CPU ms per event {run['cpu_ms_per_event']}, machine {run['cpu_busy']:.0%} busy")
+        print(
+            f"{'':>17}CPU ms per event {run['cpu_ms_per_event']}, machine {run['cpu_busy']:.0%} busy"
+            f", {run['steal']:.0%} stolen"
+        )
     p50_ms, p99_ms = result["latency_p50_ms"], result["latency_p99_ms"]
     print(f"event -> balance at {best / 2:,.0f} events/s: p50 {p50_ms} ms, p99 {p99_ms} ms")
     print(f"written to {target}")
