@@ -144,7 +144,7 @@ class MongoUsageStore:
                 )
             if distinct:
                 # Most values (a site, a user) were seen earlier in the period: one read finds those, and only
-                # the new ones are written (an upsert each cost the server as much as a write, per value).
+                # the new ones are inserted (an upsert per value cost an update each, even for known values).
                 values = {
                     f"{aggregate_id}|{name}|{value}": {"tenant_id": t, "meter": meter, "period": key, "name": name}
                     for aggregate_id, t, meter, key, name, value in sorted(distinct)
