@@ -14,13 +14,14 @@ import asyncio
 import json
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from creditflow.ops import connect
 from schemas import topics
+from services.metering.adapters.mongo import MongoUsageStore
 from shared.config import Settings
 from shared.kafka import admin_kwargs, ensure_topics
 from shared.mongo import make_client
@@ -31,7 +32,9 @@ from .common import stack, worker
 async def records(settings: Settings) -> int:
     client = make_client(settings, app_name="bench")
     try:
-        return await client[settings.database_name("metering")]["usage_records"].count_documents({})
+        db = client[settings.database_name("metering")]
+        names = await MongoUsageStore(client, db, dedup_window=timedelta(days=35)).record_collections()
+        return sum([await db[name].count_documents({}) for name in names])
     finally:
         await client.close()
 

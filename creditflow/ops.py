@@ -278,11 +278,12 @@ class Ops:
             await client.close()
 
     @asynccontextmanager
-    async def usage_store(self) -> AsyncIterator[MongoUsageStore]:
+    async def usage_store(self, database: str | None = None) -> AsyncIterator[MongoUsageStore]:
+        """The metering worker's usage store, or (`database`) one of the same shape elsewhere, for tests."""
         client = self._client()
         try:
             yield MongoUsageStore(
-                client, client[self.settings.database_name("metering")], dedup_window=timedelta(days=35)
+                client, client[database or self.settings.database_name("metering")], dedup_window=timedelta(days=35)
             )
         finally:
             await client.close()

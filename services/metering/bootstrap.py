@@ -1,5 +1,7 @@
 """Composition root of the metering worker."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,7 @@ from .adapters.prices import MongoPriceStore
 from .config import MeteringSettings
 from .domain.model import DEFAULT_PRICE_BOOK, Limits
 from .service import MeteringService
-from .worker import build_router
+from .worker import build_router, segment_keeper
 
 SERVICE = "metering"
 
@@ -50,7 +52,11 @@ def bootstrap(settings: MeteringSettings | None = None) -> FastStream:
         await store.create_indexes()
         await prices.create_indexes()
         await worker.start_health()
+        keeper = asyncio.create_task(segment_keeper(store, settings.segment_maintenance_seconds))
         yield
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
         await worker.close()
 
     return FastStream(broker, lifespan=lifespan)

@@ -8,6 +8,8 @@ class MeteringSettings(Settings):
     dedup_window_days: int = 35
     max_event_bytes: int = 16 * 1024
     max_future_minutes: int = 5
+    segment_maintenance_seconds: float = 3600.0
+    """How often the monthly usage-record collections are created ahead and dropped past the dedup window."""
 
     @property
     def dedup_window(self) -> timedelta:

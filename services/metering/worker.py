@@ -1,7 +1,9 @@
 """Metering handlers: usage events in; debit commands, or dead letters with a reason, out. Also keeps the
 tenants' price versions and counts the debits the wallet rejected."""
 
+import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -14,6 +16,7 @@ from schemas.prices import PriceSet
 from shared.directory import TenantDirectory
 from shared.runtime import TRANSIENT, Worker, batch_options, for_each_record, subscribe_directory
 
+from .adapters.mongo import MongoUsageStore
 from .adapters.prices import MongoPriceStore
 from .service import MeteringService, event_id_of
 
@@ -90,3 +93,15 @@ def build_router(
     subscribe_directory(router, worker, directory, group)
 
     return router
+
+
+async def segment_keeper(store: MongoUsageStore, interval: float) -> None:
+    """Every `interval` seconds: next month's usage-record collection made ahead, the expired ones dropped. Any
+    worker may do it; the others find it done."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if dropped := await store.maintain(datetime.now(UTC)):
+                log.info("usage_record_segments_dropped", collections=dropped)
+        except Exception:
+            log.exception("segment_maintenance_failed")

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from schemas import topics
+from services.metering.ports import ToRecord
 from tests.conftest import eventually
 from tests.integration.conftest import publish, read_topic
 
@@ -189,3 +190,69 @@ async def test_distinct_values_count_each_value_once_across_batches(ops, produce
 
     assert found is not None
     assert found["distinct"] == {"personnel": 2, "site": 1}
+
+
+def _to_record(tenant_id: str, event_id: str, at: datetime, quantity: int = 1) -> ToRecord:
+    from schemas.usage import UsageEvent
+    from services.metering.domain.model import Priced
+    from services.metering.domain.rules import billing_period
+
+    event = UsageEvent(event_id=event_id, tenant_id=tenant_id, type="sms", quantity=quantity, occurred_at=at)
+    period = billing_period(at, None)
+
+    def pricing(used_before: Decimal) -> Priced:
+        return Priced(Decimal("0.15") * quantity, Decimal(quantity), "sms", period, at)
+
+    return ToRecord(event, f"fp-{event_id}-{quantity}", period, pricing)
+
+
+async def test_an_event_received_again_the_next_month_is_still_a_duplicate_and_old_months_are_dropped_whole(
+    ops, tenant_id
+) -> None:
+    """Records are kept per month of receipt: a lookup reads the months the dedup window covers, and a month
+    leaves (dropped, not swept record by record) once its last record is older than the window."""
+    october = datetime(2026, 10, 30, 12, 0, tzinfo=UTC)
+    november = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
+    # A database of its own: the running worker's maintenance would drop these past months.
+    async with ops.usage_store(database=f"metering-{tenant_id}") as store:
+        [[first]] = await store.record_runs([(tenant_id, [_to_record(tenant_id, "e-1", october)])], at=october)
+        [[again, other, conflict]] = await store.record_runs(
+            [
+                (
+                    tenant_id,
+                    [
+                        _to_record(tenant_id, "e-1", october),
+                        _to_record(tenant_id, "e-2", november),
+                        _to_record(tenant_id, "e-1", october, quantity=2),
+                    ],
+                )
+            ],
+            at=november,
+        )
+
+        assert (first.status, again.status, other.status, conflict.status) == ("new", "duplicate", "new", "conflict")
+        assert again.amount == Decimal("0.15")
+        assert await store.record_collections() == ["usage_records_2026_10", "usage_records_2026_11"]
+        assert await store.recorded_amounts(tenant_id) == {"e-1": 150_000, "e-2": 150_000}
+
+        assert await store.maintain(datetime(2026, 12, 6, tzinfo=UTC)) == [], "October's last day is in the window"
+        assert await store.maintain(datetime(2026, 12, 7, 1, tzinfo=UTC)) == ["usage_records_2026_10"]
+        assert await store.recorded_amounts(tenant_id) == {"e-2": 150_000}
+        assert "usage_records_2026_12" in await store.record_collections(), "the current month is made ahead"
+
+
+async def test_records_of_the_former_ttl_collection_still_count_until_it_is_empty_and_dropped(ops, tenant_id) -> None:
+    at = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    async with ops.usage_store(database=f"metering-{tenant_id}") as store:
+        legacy = store._db["usage_records"]  # what a deployment made before the monthly collections
+        await legacy.insert_one(
+            {"_id": f"{tenant_id}|old-1", "tenant_id": tenant_id, "event_id": "old-1", "fingerprint": "fp-old-1-1",
+             "meter": "sms", "entry_type": "sms", "quantity": "1", "amount": 150_000, "period": "2026-11-01"}
+        )  # fmt: skip
+        await store.maintain(at)
+
+        [[seen]] = await store.record_runs([(tenant_id, [_to_record(tenant_id, "old-1", at)])], at=at)
+
+        assert seen.status == "duplicate"
+        await legacy.delete_many({})  # its TTL index empties it within the window
+        assert await store.maintain(at) == ["usage_records"]

@@ -190,9 +190,7 @@ def rejection_notice(tenant_id: str, n: int) -> Notice:
     )
 
 
-async def test_an_event_arriving_once_its_digest_is_claimed_for_sending_goes_to_the_next_digest(
-    ops, tenant_id
-) -> None:
+async def test_an_event_arriving_once_its_digest_is_claimed_for_sending_goes_to_the_next_digest(ops, tenant_id) -> None:
     """The sender renders a digest from the document it claimed: a later event must not be counted into it
     (it would be marked sent without being in the e-mail), so the merge calls that digest closed."""
     admin = Recipient(ADMINS[0], "en")
