@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -21,8 +21,6 @@ Label = Annotated[str, StringConstraints(max_length=200)]
 
 
 def _utc(value: datetime) -> datetime:
-    from datetime import UTC
-
     return value.astimezone(UTC)
 
 

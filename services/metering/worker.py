@@ -76,6 +76,8 @@ def build_router(
         await prices.upsert(change)
 
     async def on_wallet_event(record: Any) -> None:
+        if b"debit.rejected" not in (record.value or b""):
+            return  # the wallet writes its events with json.dumps: a rejection holds its kind verbatim
         try:
             event = json.loads(record.value or b"")
         except ValueError:

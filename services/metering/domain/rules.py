@@ -15,6 +15,19 @@ from .model import Limits, MeterPrice, Period, PriceBook, Priced, Rejection, Tie
 
 _QUANTITY_FIELDS = {"quantity"}
 DEFAULT_LIMITS = Limits()
+_JSON = json.JSONDecoder(parse_float=Decimal)  # JSON numbers stay exact; made once (json.loads makes one a call)
+
+
+def _valid_unicode(text: str, data: object) -> bool:
+    """No string holds an unpaired surrogate. Without `\\u` escapes every string of `data` is a piece of `text`,
+    so encoding the text (in C) is enough; with them, the decoded values are checked."""
+    try:
+        text.encode()
+        if "\\u" in text:
+            json.dumps(data, ensure_ascii=False, default=str).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_usage(raw: bytes, *, now: datetime, limits: Limits = DEFAULT_LIMITS) -> UsageEvent | Rejection:
@@ -22,16 +35,15 @@ def parse_usage(raw: bytes, *, now: datetime, limits: Limits = DEFAULT_LIMITS) -
     if len(raw) > limits.max_bytes:
         return Rejection("oversize", f"{len(raw)} bytes is more than the {limits.max_bytes} accepted")
     try:
-        data = json.loads(raw, parse_float=Decimal)  # JSON numbers stay exact
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")  # what json.loads does with bytes
+        data = _JSON.decode(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return Rejection("malformed_json", f"not a JSON document: {exc}")
     except RecursionError:
         return Rejection("malformed_json", "nested too deeply")
     if not isinstance(data, dict):
         return Rejection("schema_violation", f"expected a JSON object, got {type(data).__name__}")
-    try:
-        json.dumps(data, ensure_ascii=False, default=str).encode()
-    except UnicodeEncodeError:
+    if not _valid_unicode(text, data):
         return Rejection(
             "schema_violation", "a string holds an unpaired surrogate (\\ud800-\\udfff): not valid Unicode"
         )

@@ -227,3 +227,19 @@ def test_a_string_that_is_not_valid_unicode_is_a_schema_violation_not_a_crash_la
     result = parse_usage(raw, now=NOW)
 
     assert isinstance(result, Rejection) and result.reason == "schema_violation"
+
+
+def test_a_surrogate_encoded_in_the_bytes_rather_than_escaped_is_a_schema_violation_too() -> None:
+    raw = b'{"event_id": "e1", "tenant_id": "acme", "type": "sms", "quantity": 1, ' + (
+        b'"occurred_at": "2026-11-22T11:59:00+00:00", "personnel": "\xed\xa0\x80"}'
+    )
+
+    result = parse_usage(raw, now=NOW)
+
+    assert isinstance(result, Rejection) and result.reason == "schema_violation"
+
+
+def test_escaped_characters_that_are_valid_unicode_are_accepted() -> None:
+    result = parse(usage(personnel='Jos\u00e9 \ud83d\ude00 "Lyon"'))
+
+    assert isinstance(result, UsageEvent) and result.personnel == 'José 😀 "Lyon"'
