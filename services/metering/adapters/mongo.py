@@ -76,7 +76,7 @@ class MongoUsageStore:
 
     async def create_indexes(self) -> None:
         # No index on records but `_id`: one is written per event, per-tenant reads go by the `_id` prefix, and
-        # they leave by whole months (`drop_expired_segments`).
+        # they leave by whole months (`maintain`).
         await self.maintain(datetime.now(UTC))
         # No index on the aggregates but `_id` (`<tenant>|<meter>|<period>`): every batch updates one per
         # tenant, and on the embedded server an index makes each update cost two thirds more
