@@ -261,9 +261,11 @@ class MongoUsageStore:
         async def work(session: AsyncClientSession) -> bool:
             record = None
             for name in self._searched(datetime.now(UTC)):
-                record = record or await self._db[name].find_one_and_update(
+                record = await self._db[name].find_one_and_update(
                     {"_id": record_id, "rejected": {"$ne": True}}, {"$set": {"rejected": True}}, session=session
                 )
+                if record is not None:
+                    break
             if record is None:
                 return False
             await self._aggregates.update_one(
