@@ -8,6 +8,9 @@ from decimal import Decimal
 import pytest
 
 from schemas import topics
+from schemas.usage import UsageEvent
+from services.metering.domain.model import Priced
+from services.metering.domain.rules import billing_period
 from services.metering.ports import ToRecord
 from tests.conftest import eventually
 from tests.integration.conftest import publish, read_topic
@@ -138,7 +141,6 @@ async def test_a_price_change_applies_from_its_instant_by_occurred_at_and_tiers_
 async def test_usage_per_billing_period_matches_the_wallets_usage_entries_and_counts_rejections(
     ops, producer, tenant_id
 ) -> None:
-    from services.metering.domain.rules import billing_period
     from services.wallet.ports import LedgerQuery
 
     now = datetime.now(UTC)
@@ -171,8 +173,6 @@ async def test_usage_per_billing_period_matches_the_wallets_usage_entries_and_co
 
 async def test_distinct_values_count_each_value_once_across_batches(ops, producer, tenant_id) -> None:
     """A value seen in an earlier batch is found, not written again; a new one is added."""
-    from services.metering.domain.rules import billing_period
-
     await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
     await ops.top_up(tenant_id, Decimal(10), by=ADMIN)
     period = billing_period(datetime.now(UTC), None)
@@ -193,10 +193,6 @@ async def test_distinct_values_count_each_value_once_across_batches(ops, produce
 
 
 def _to_record(tenant_id: str, event_id: str, at: datetime, quantity: int = 1) -> ToRecord:
-    from schemas.usage import UsageEvent
-    from services.metering.domain.model import Priced
-    from services.metering.domain.rules import billing_period
-
     event = UsageEvent(event_id=event_id, tenant_id=tenant_id, type="sms", quantity=quantity, occurred_at=at)
     period = billing_period(at, None)
 
