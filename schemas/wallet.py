@@ -15,6 +15,13 @@ from .money import Credits
 PositiveCredits = Annotated[Credits, Field(gt=0)]
 NonNegativeCredits = Annotated[Credits, Field(ge=0)]
 Reason = Annotated[str, Field(min_length=1, max_length=300)]
+Description = Annotated[
+    Annotated[str, Field(min_length=1, max_length=200)] | None,
+    Field(
+        description="What the ledger entry is for, for a person, in the tenant's language "
+        '(e.g. "App d\'inspecteur frais mensuels", "SMS").'
+    ),
+]
 
 
 class _Command(WireModel):
@@ -34,6 +41,7 @@ class Debit(_Command):
     site: Label | None = None
     personnel: Label | None = None
     source: Annotated[str, Field(max_length=300)] = Field(description="What caused it, e.g. usage event id.")
+    description: Description = None
 
 
 class Fee(_Command):
@@ -46,6 +54,7 @@ class Fee(_Command):
     site: Label | None = None
     personnel: Label | None = None
     source: Annotated[str, Field(max_length=300)]
+    description: Description = None
 
 
 class Grant(_Command):
@@ -60,6 +69,7 @@ class Grant(_Command):
     expires_at: UtcDatetime | None = None
     source: Reason
     granted_by: Label | None = None
+    description: Description = None
 
     @model_validator(mode="after")
     def _expiring_kinds(self) -> "Grant":
@@ -170,6 +180,7 @@ class EntryRecorded(_Event):
     site: str | None = None
     personnel: str | None = None
     reference: str | None = None
+    description: str | None = None
     movements: list[Movement] = Field(default_factory=list)
 
 

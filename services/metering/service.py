@@ -10,7 +10,7 @@ from schemas.usage import UsageEvent
 from schemas.wallet import Debit
 from shared.idempotency import fingerprint
 
-from .domain.model import Limits, PriceBook, Priced, Rejection
+from .domain.model import Limits, PriceBook, Priced, Rejection, meter_name
 from .domain.rules import parse_usage, price
 from .ports import Clock, Directory, Prices, Recorded, ToRecord, UsageStore
 
@@ -76,11 +76,11 @@ class MeteringService:
         recorded_runs = await self.store.record_runs(batch, at=now) if batch else []
         for run, recorded in zip(runs.values(), recorded_runs, strict=True):
             for (index, event, _), result in zip(run, recorded, strict=True):
-                outcomes[index] = self._outcome(event, result, now)
+                outcomes[index] = self._outcome(event, result, now, tenants[event.tenant_id].language)
         return [o for o in outcomes if o is not None]
 
     @staticmethod
-    def _outcome(event: UsageEvent, recorded: Recorded, now: datetime) -> Outcome:
+    def _outcome(event: UsageEvent, recorded: Recorded, now: datetime, language: str) -> Outcome:
         if recorded.status == "conflict":
             detail = f"event id {event.event_id!r} was already received with another payload"
             return Outcome("rejected", rejection=Rejection("conflict", detail))
@@ -97,6 +97,7 @@ class MeteringService:
             site=event.site,
             personnel=event.personnel,
             source=f"usage.events:{event.event_id}",
+            description=meter_name(event.type, language),
         )
         return Outcome(status, debit=debit)
 

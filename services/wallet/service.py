@@ -36,6 +36,7 @@ def to_request(command: Any) -> m.Request:
                 command.source,
                 command.site,
                 command.personnel,
+                command.description,
             )
         case wire.Fee():
             return m.DebitRequest(
@@ -46,6 +47,7 @@ def to_request(command: Any) -> m.Request:
                 command.source,
                 command.site,
                 command.personnel,
+                command.description,
             )
         case wire.Grant():
             return m.GrantRequest(
@@ -56,6 +58,7 @@ def to_request(command: Any) -> m.Request:
                 command.priority,
                 command.expires_at,
                 command.granted_by,
+                command.description,
             )
         case wire.TopUp():
             return m.PurchaseRequest(command.command_id, to_micros(command.credits), command.requested_by)
@@ -123,6 +126,7 @@ def to_wire(tenant_id: str, at: datetime, outcome: Outcome) -> list[Published]:
                         site=entry.site,
                         personnel=entry.personnel,
                         reference=entry.reference,
+                        description=entry.description,
                         movements=[
                             wire.Movement(bucket_id=mv.bucket_id, amount=from_micros(mv.amount))
                             for mv in entry.movements

@@ -85,6 +85,19 @@ DEFAULT_PRICE_BOOK = PriceBook(
     }
 )
 
+METER_NAMES: dict[str, dict[str, str]] = {
+    "sms": {"fr": "SMS", "en": "SMS"},
+    "apf": {"fr": "Commande fournisseur (apf)", "en": "Supplier order (apf)"},
+    "document": {"fr": "Document envoyé", "en": "Document sent"},
+    "data_purchase": {"fr": "Achat de données", "en": "Data purchase"},
+    "postal_invoice": {"fr": "Facture par courrier", "en": "Postal invoice"},
+}
+"""What the ledger shows a person for each default meter, by language; any other meter shows its code."""
+
+
+def meter_name(meter: str, language: str) -> str:
+    return METER_NAMES.get(meter, {}).get(language, meter)
+
 
 @dataclass(frozen=True)
 class Period:

@@ -16,6 +16,8 @@ DEFAULT_THRESHOLDS: tuple[int, ...] = (100 * CREDIT, 0)
 OVERDRAFT = "overdraft"
 """The id of the one bucket that holds a negative amount: what the tenant owes under an overdraft policy."""
 FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+AUTO_RECHARGE = "auto-recharge"
+"""Who a top-up entry names when the automatic recharge, not a person, bought the credits."""
 
 BucketKind = Literal["allowance", "purchased", "promotional", "adjustment", "restored", "overdraft"]
 GrantKind = Literal["allowance", "promotional", "purchased"]
@@ -142,6 +144,9 @@ class LedgerEntry:
     voided_by: str | None = None
     sequence: int = 0
     """The entry's number in its tenant's ledger (1, 2, ...): the ledger's order."""
+    description: str | None = None
+    """What the entry was for, for a person (the app's name for a fee, the meter's for usage), in the tenant's
+    language, as the command that caused it said; `describe` words the wallet's own entries."""
 
 
 # --- Requests: what a command asks for, in domain terms -------------------------------------------------
@@ -156,6 +161,7 @@ class DebitRequest:
     source: str
     site: str | None = None
     personnel: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,7 @@ class GrantRequest:
     priority: int | None = None
     expires_at: datetime | None = None
     granted_by: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True)

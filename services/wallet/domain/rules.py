@@ -28,6 +28,7 @@ from .events import (
     ThresholdRecovered,
 )
 from .model import (
+    AUTO_RECHARGE,
     DEFAULT_PRIORITY,
     MICRO_EUR,
     OVERDRAFT,
@@ -176,6 +177,7 @@ class _Decision:
         site: str | None = None,
         personnel: str | None = None,
         reference: str | None = None,
+        description: str | None = None,
     ) -> LedgerEntry:
         amount = sum(m.amount for m in movements)
         balance_before = self.balance - amount
@@ -194,6 +196,7 @@ class _Decision:
             movements=tuple(movements),
             reference=reference,
             sequence=self.wallet.entry_count + 1,
+            description=description,
         )
         self.events.append(EntryRecorded(entry))
         self.last_entry_id = entry.entry_id
@@ -274,6 +277,7 @@ def _debit(d: _Decision, request: DebitRequest) -> None:
         source=request.source,
         site=request.site,
         personnel=request.personnel,
+        description=request.description,
     )
 
 
@@ -286,7 +290,13 @@ def _grant(d: _Decision, request: GrantRequest) -> None:
         return
     priority = request.priority if request.priority is not None else DEFAULT_PRIORITY[request.kind]
     bucket = Bucket(request.command_id, request.kind, 0, d.at, priority, request.expires_at)
-    d.record(d.add(request.amount, bucket), entry_type="grant", source=request.source, personnel=request.granted_by)
+    d.record(
+        d.add(request.amount, bucket),
+        entry_type="grant",
+        source=request.source,
+        personnel=request.granted_by,
+        description=request.description,
+    )
 
 
 def _purchase(d: _Decision, request: PurchaseRequest, admins: frozenset[str] | None) -> None:
@@ -331,7 +341,7 @@ def _payment(d: _Decision, outcome: PaymentOutcome) -> None:
             d.add(pending.credits, bucket),
             entry_type="topup",
             source=f"payment {pending.payment_id}",
-            personnel=pending.requested_by or "auto-recharge",
+            personnel=pending.requested_by or AUTO_RECHARGE,
         )
         d.events.append(
             PaymentSucceeded(
