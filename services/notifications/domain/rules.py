@@ -120,7 +120,7 @@ def notice_for(event: dict[str, Any], tenant_name: str) -> Notice | None:
                 tenant_name,
                 "cancellation_scheduled",
                 _text("plan", event["plan_name"]),
-                _date("ends_on", event["ends_on"]),
+                _date("last_day_of_access", event["last_day_of_access"]),
             )
         case "subscription.ended":
             return _notice(
@@ -128,7 +128,7 @@ def notice_for(event: dict[str, Any], tenant_name: str) -> Notice | None:
                 tenant_name,
                 "subscription_ended",
                 _text("plan", event["plan_name"]),
-                _date("ended_on", event["ended_on"]),
+                _date("last_day_of_access", event["last_day_of_access"]),
             )
     return None
 

@@ -157,14 +157,14 @@ EVENTS: list[tuple[dict[str, object], str, str]] = [
         "will change from Team to Business (5 user(s)) on 1 December 2026.",
     ),
     (
-        {**SUB, "kind": "subscription.cancellation_scheduled", "ends_on": "2026-12-31"},
+        {**SUB, "kind": "subscription.cancellation_scheduled", "last_day_of_access": "2026-12-31"},
         "le 31 décembre 2026 ; vous pouvez le réactiver d'ici là.",
         "until the last day of the licence, 31 December 2026;",
     ),
     (
-        {**SUB, "kind": "subscription.ended", "ended_on": "2026-12-31"},
-        "L'abonnement Team de Acme a pris fin le 31 décembre 2026.",
-        "Acme's Team subscription ended on 31 December 2026.",
+        {**SUB, "kind": "subscription.ended", "last_day_of_access": "2026-12-31"},
+        "L'abonnement Team de Acme est terminé : le 31 décembre 2026 était le dernier jour d'accès.",
+        "Acme's Team subscription has ended: 31 December 2026 was the last day of access.",
     ),
 ]  # fmt: skip
 
