@@ -10,6 +10,13 @@ from .common import EventId, Label, TenantId, UtcDatetime, WireModel
 
 Minor = Annotated[int, Field(description="Integer minor units (cents) of the currency.")]
 
+LastDayOfAccess = Annotated[
+    date, Field(description="The licence's last day, inclusive: access continues until the end of that day.")
+]
+PeriodStart = Annotated[date, Field(description="The period's first day, inclusive.")]
+PeriodLastDay = Annotated[date, Field(description="The period's last day, inclusive.")]
+RenewsOn = Annotated[date, Field(description="The renewal day: the first day of the next period.")]
+
 
 class _SubscriptionEvent(WireModel):
     schema_version: Literal[1] = 1
@@ -24,7 +31,7 @@ class RenewalUpcoming(_SubscriptionEvent):
     """Sent 30 and 15 days before a renewal: after the second, only seats can still change (15-day rule)."""
 
     kind: Literal["subscription.renewal_upcoming"] = "subscription.renewal_upcoming"
-    renews_on: date
+    renews_on: RenewsOn
     days_before: int
     amount_minor: Minor
     currency: Literal["EUR"] = "EUR"
@@ -71,33 +78,35 @@ class PlanChanged(_SubscriptionEvent):
 
 class CancellationScheduled(_SubscriptionEvent):
     kind: Literal["subscription.cancellation_scheduled"] = "subscription.cancellation_scheduled"
-    ends_on: date = Field(description="The licence's last day: access continues until the end of it.")
+    last_day_of_access: LastDayOfAccess
 
 
 class SubscriptionReactivated(_SubscriptionEvent):
     kind: Literal["subscription.reactivated"] = "subscription.reactivated"
-    period_end: date
+    renews_on: RenewsOn
 
 
 class SubscriptionEnded(_SubscriptionEvent):
     kind: Literal["subscription.ended"] = "subscription.ended"
-    ended_on: date
+    last_day_of_access: LastDayOfAccess
 
 
 class SubscriptionStarted(_SubscriptionEvent):
     kind: Literal["subscription.started"] = "subscription.started"
     seats: int
     interval: Literal["monthly", "quarterly", "annual"]
-    period_start: date
-    period_end: date
+    period_start: PeriodStart
+    period_last_day: PeriodLastDay
+    renews_on: RenewsOn
 
 
 class SubscriptionRenewed(_SubscriptionEvent):
     kind: Literal["subscription.renewed"] = "subscription.renewed"
     seats: int
     interval: Literal["monthly", "quarterly", "annual"]
-    period_start: date
-    period_end: date
+    period_start: PeriodStart
+    period_last_day: PeriodLastDay
+    renews_on: RenewsOn
 
 
 class ChangeRefused(_SubscriptionEvent):
@@ -169,10 +178,16 @@ class Start(_Command):
 
 
 class ChangePlan(_Command):
-    """Upgrade now (prorated) or downgrade at the next renewal; refused within 15 days of it."""
+    """Upgrade now (prorated) or downgrade at the next renewal; refused within 15 days of it, except when leaving
+    a free plan (any day). `seats` and `interval` may come with it: from a free plan, monthly keeps the billing
+    day (prorated to it) and quarterly or annual starts that period on the day of the upgrade, invoiced in full;
+    on a paid plan they apply as their own commands would (more users now, fewer and a new period at the
+    renewal)."""
 
     kind: Literal["change_plan"] = "change_plan"
     plan: Code
+    seats: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    interval: Interval | None = None
 
 
 class ChangeSeats(_Command):
@@ -243,13 +258,23 @@ class SetPaymentMethod(_Command):
     )
 
 
+UserId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._@+-]{1,100}$")]
+
+
+class AppUser(WireModel):
+    user_id: UserId = Field(description="Stable: the fee's idempotency key (e.g. an e-mail address).")
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None, description='What the ledger shows, e.g. "Philippe Lemaire".'
+    )
+
+
 class AssignApp(_Command):
     """The users of an app; each is charged the app's monthly fee from credits at month end."""
 
     kind: Literal["assign_app"] = "assign_app"
     app: Code
-    users: Annotated[list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._@+-]{1,100}$")]], Field(max_length=10_000)] = (
-        Field(description="User ids (e.g. e-mail addresses); an empty list removes the app.")
+    users: Annotated[list[UserId | AppUser], Field(max_length=10_000)] = Field(
+        description="The users (an id, or an id with a display name); an empty list removes the app."
     )
 
 
@@ -302,6 +327,11 @@ class CatalogueApp(WireModel):
     code: Code
     name: Label
     monthly_fee: Credits = Field(description="Credits debited per user at each month end.")
+    fee_label: dict[Literal["fr", "en"], Label] | None = Field(
+        default=None,
+        description='What the ledger shows for the fee, per language; default "<name> frais mensuels" / '
+        '"<name> monthly fee".',
+    )
 
 
 class CatalogueAddOn(WireModel):

@@ -17,7 +17,15 @@ _ENV = Environment(
 
 
 def render_receipt(invoice: Invoice, seller: Seller, billing: BillingInfo | None) -> str:
+    """The invoice as issued: its own seller and buyer details when it carries them (every invoice issued since
+    they are recorded does); `seller` and `billing` only stand in for invoices stored before."""
+
     def money(cents: int) -> str:
         return format_currency(Decimal(cents) / 100, "EUR", locale="fr_BE")
 
-    return _ENV.get_template("receipt.html").render(invoice=invoice, seller=seller, billing=billing, money=money)
+    return _ENV.get_template("receipt.html").render(
+        invoice=invoice,
+        seller=invoice.seller or seller,
+        billing=invoice.buyer if invoice.seller is not None else billing,
+        money=money,
+    )

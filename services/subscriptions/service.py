@@ -41,8 +41,18 @@ def _sub_fields(tenant_id: str, sub: Subscription, catalogue: Catalogue, at: dat
     }
 
 
+def _period(sub: Subscription) -> dict[str, Any]:
+    return {"period_start": sub.period_start, "period_last_day": sub.last_day, "renews_on": sub.period_end}
+
+
 def messages_for(
-    tenant_id: str, ref: str, outcome: Outcome, invoices: list[Invoice], catalogue: Catalogue, at: datetime
+    tenant_id: str,
+    ref: str,
+    outcome: Outcome,
+    invoices: list[Invoice],
+    catalogue: Catalogue,
+    at: datetime,
+    language: str = "fr",
 ) -> list[Message]:
     """The wire messages of an outcome. Ids derive from what caused them (`ref`: a command or tick id) or
     from the subscription period, so reapplying the same cause produces the same messages."""
@@ -61,8 +71,7 @@ def messages_for(
                         event_id=f"started:{sub.subscription_id}",
                         seats=sub.seats,
                         interval=sub.interval,
-                        period_start=sub.period_start,
-                        period_end=sub.period_end,
+                        **_period(sub),
                         **_sub_fields(tenant_id, sub, catalogue, at),
                     )
                 )
@@ -72,8 +81,7 @@ def messages_for(
                         event_id=f"renewed:{sub.subscription_id}:{sub.period_start}",
                         seats=sub.seats,
                         interval=sub.interval,
-                        period_start=sub.period_start,
-                        period_end=sub.period_end,
+                        **_period(sub),
                         **_sub_fields(tenant_id, sub, catalogue, at),
                     )
                 )
@@ -124,7 +132,7 @@ def messages_for(
                 event(
                     wire.CancellationScheduled(
                         event_id=f"cancellation:{sub.subscription_id}:{ref}",
-                        ends_on=sub.period_end - timedelta(days=1),
+                        last_day_of_access=sub.last_day,
                         **_sub_fields(tenant_id, sub, catalogue, at),
                     )
                 )
@@ -132,7 +140,7 @@ def messages_for(
                 event(
                     wire.SubscriptionReactivated(
                         event_id=f"reactivated:{sub.subscription_id}:{ref}",
-                        period_end=sub.period_end,
+                        renews_on=sub.period_end,
                         **_sub_fields(tenant_id, sub, catalogue, at),
                     )
                 )
@@ -140,7 +148,7 @@ def messages_for(
                 event(
                     wire.SubscriptionEnded(
                         event_id=f"ended:{sub.subscription_id}",
-                        ended_on=effect.ended_on,
+                        last_day_of_access=effect.last_day_of_access,
                         **_sub_fields(tenant_id, sub, catalogue, at),
                     )
                 )
@@ -185,24 +193,33 @@ def messages_for(
                     expires_at=_midnight(effect.expires_on),
                     source=f"{plan} credits for {effect.granted_on} - {effect.expires_on - timedelta(days=1)}",
                     granted_by="subscriptions",
+                    description=_allowance_words(plan, effect.granted_on, effect.expires_on, language),
                 )
                 out.append(_msg(topics.WALLET_COMMANDS, tenant_id, grant, grant.command_id))
             case ev.FeeDue():
                 year, month = (int(x) for x in effect.month.split("-"))
                 last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
                 fee = wallet_wire.Fee(
-                    command_id=f"fee:{tenant_id}:{effect.app}:{effect.user}:{effect.month}",
+                    command_id=f"fee:{tenant_id}:{effect.app_code}:{effect.user.user_id}:{effect.month}",
                     tenant_id=tenant_id,
                     issued_at=at,
-                    app=effect.app,
+                    app=effect.app_code,
                     amount=effect.amount,
                     occurred_at=datetime.combine(last, time(23, 59, 59), tzinfo=UTC),
-                    personnel=effect.user,
-                    source=f"{effect.app_name} frais mensuels {effect.month}",
+                    personnel=effect.user.display_name,
+                    source=f"{effect.app.name} {effect.month}: {effect.user.user_id}",
+                    description=effect.app.fee_description(language),
                 )
                 out.append(_msg(topics.WALLET_COMMANDS, tenant_id, fee, fee.command_id))
     del seller
     return out
+
+
+def _allowance_words(plan: str, granted_on: date, expires_on: date, language: str) -> str:
+    last = expires_on - timedelta(days=1)
+    if language == "en":
+        return f"{plan} included credits, {granted_on.isoformat()} to {last.isoformat()}"
+    return f"Crédits inclus {plan}, du {granted_on.isoformat()} au {last.isoformat()}"
 
 
 @dataclass
@@ -216,6 +233,7 @@ class SubscriptionService:
         at = command.issued_at
         today = at.date()
         admins = await self.directory.admins(command.tenant_id)
+        language = await self._language(command.tenant_id)
         catalogue = self.catalogue
         return await self.store.apply(
             command.tenant_id,
@@ -223,11 +241,15 @@ class SubscriptionService:
             fingerprint(command.model_dump(mode="json", exclude={"issued_at"})),
             lambda account: decide(account, command, today=today, catalogue=catalogue, admins=admins),
             lambda outcome, invoices: messages_for(
-                command.tenant_id, command.command_id, outcome, invoices, catalogue, at
+                command.tenant_id, command.command_id, outcome, invoices, catalogue, at, language
             ),
             invoice_prefix=catalogue.seller.invoice_prefix,
             at=at,
         )
+
+    async def _language(self, tenant_id: str) -> str:
+        tenant = await self.directory.get(tenant_id)
+        return tenant.language if tenant is not None else "fr"
 
     async def handle_tick(self, tick: wire.Tick) -> list[Message]:
         """Run a tick for every tenant it concerns; each tenant once per tick id."""
@@ -245,9 +267,12 @@ class SubscriptionService:
             return month_end(account, period, catalogue)
 
         for tenant_id in tenants:
+            language = await self._language(tenant_id)
 
-            def to_messages(outcome: Outcome, invoices: list[Invoice], tenant_id: str = tenant_id) -> list[Message]:
-                return messages_for(tenant_id, tick.tick_id, outcome, invoices, catalogue, at)
+            def to_messages(
+                outcome: Outcome, invoices: list[Invoice], tenant_id: str = tenant_id, language: str = language
+            ) -> list[Message]:
+                return messages_for(tenant_id, tick.tick_id, outcome, invoices, catalogue, at, language)
 
             _, messages = await self.store.apply(
                 tenant_id,

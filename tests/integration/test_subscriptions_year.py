@@ -69,8 +69,9 @@ async def _year(ops: Any, tenant_id: str) -> None:
     await year.command(wire.SetPaymentMethod, "2027-01-31", method="card", card=card)
     started = await year.command(wire.Start, "2027-01-31", plan="team", interval="monthly", seats=3)
     assert [e["kind"] for e in started] == ["subscription.started", "invoice.issued"]
-    assert started[0]["period_end"] == "2027-02-28"
-    await year.command(wire.AssignApp, "2027-01-31", app="inspecteur", users=USERS)
+    assert (started[0]["period_last_day"], started[0]["renews_on"]) == ("2027-02-27", "2027-02-28")
+    named = [wire.AppUser(user_id=USERS[0], name="Ann Martin"), USERS[1]]  # a display name, and a bare id
+    await year.command(wire.AssignApp, "2027-01-31", app="inspecteur", users=named)
 
     await year.until("2027-02-10")
     await year.command(wire.ChangePlan, "2027-02-10", plan="business")  # upgrade mid-cycle: 18 of 28 days left
@@ -85,7 +86,7 @@ async def _year(ops: Any, tenant_id: str) -> None:
     assert (refused["kind"], refused["reason"]) == ("subscription.change_refused", "within_15_days_of_renewal")
     await year.until("2027-04-10")
     [cancelled] = await year.command(wire.Cancel, "2027-04-10")
-    assert (cancelled["kind"], cancelled["ends_on"]) == ("subscription.cancellation_scheduled", "2027-04-29")
+    assert (cancelled["kind"], cancelled["last_day_of_access"]) == ("subscription.cancellation_scheduled", "2027-04-29")
     await year.command(wire.Reactivate, "2027-04-12")
     await year.until("2027-12-31")
 
@@ -125,6 +126,10 @@ async def _year(ops: Any, tenant_id: str) -> None:
         f"fee:{tenant_id}:inspecteur:{user}:2027-{month:02d}" for user in USERS for month in range(1, 12)
     }
     assert all(f.amount == -2_500_000 and f.entry_type == "monthly_fee:inspecteur" for f in fees)
+    assert {(f.personnel, f.description) for f in fees} == {
+        ("Ann Martin", "App d'inspecteur frais mensuels"),
+        (USERS[1], "App d'inspecteur frais mensuels"),
+    }
 
     # --- a second scheduler (or a rerun after a crash) publishes the same ticks again: nothing twice ---
     client = ops._client()

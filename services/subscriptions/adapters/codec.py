@@ -5,7 +5,18 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ..domain.model import Account, AddOnState, BillingInfo, Invoice, InvoiceLine, PaymentMethod, Pending, Subscription
+from ..domain.catalogue import Seller
+from ..domain.model import (
+    Account,
+    AddOnState,
+    AppUser,
+    BillingInfo,
+    Invoice,
+    InvoiceLine,
+    PaymentMethod,
+    Pending,
+    Subscription,
+)
 
 Document = dict[str, Any]
 _DATES = ("anchor", "period_start", "period_end")
@@ -45,6 +56,11 @@ def _subscription(raw: Document | None) -> Subscription | None:
     return Subscription(**fields)
 
 
+def _app_user(raw: Any) -> AppUser:
+    """Users were stored as plain ids before they had names."""
+    return AppUser(raw) if isinstance(raw, str) else AppUser(**raw)
+
+
 def account_from_doc(doc: Document | None, tenant_id: str) -> Account:
     if doc is None:
         return Account(tenant_id)
@@ -53,7 +69,7 @@ def account_from_doc(doc: Document | None, tenant_id: str) -> Account:
         subscription=_subscription(doc.get("subscription")),
         billing_info=BillingInfo(**doc["billing_info"]) if doc.get("billing_info") else None,
         payment_method=PaymentMethod(**doc["payment_method"]) if doc.get("payment_method") else None,
-        apps=tuple((app, tuple(users)) for app, users in doc.get("apps", ())),
+        apps=tuple((app, tuple(_app_user(u) for u in users)) for app, users in doc.get("apps", ())),
         version=doc.get("version", 0),
     )
 
@@ -70,4 +86,8 @@ def invoice_from_doc(doc: Document) -> Invoice:
         fields[name] = date.fromisoformat(fields[name])
     fields["lines"] = tuple(InvoiceLine(**line) for line in fields["lines"])
     fields["vat_rate"] = Decimal(fields["vat_rate"])
+    if fields.get("seller") is not None:
+        fields["seller"] = Seller(**{**fields["seller"], "vat_rate": Decimal(fields["seller"]["vat_rate"])})
+    if fields.get("buyer") is not None:
+        fields["buyer"] = BillingInfo(**fields["buyer"])
     return Invoice(invoice_id=doc["_id"], **fields)

@@ -141,6 +141,7 @@ class MongoSubscriptionStore:
                     raise
                 if (seen := await self._seen(marker_id, fingerprint)) is not None:
                     return seen
+                raise  # a clash on anything but the marker (an invoice id) is a bug: retrying cannot help
         raise VersionConflict(f"{tenant_id}: account kept changing under {marker}")
 
     async def _seen(self, marker_id: str, fingerprint: str) -> tuple[str, list[Message]] | None:

@@ -36,6 +36,15 @@ class App:
     name: str
     monthly_fee: Decimal
     """Credits debited per user at each month end."""
+    fee_label: tuple[tuple[str, str], ...] = ()
+    """(language, text) pairs: what the ledger shows for the fee, e.g. ("fr", "App d'inspecteur frais mensuels")."""
+
+    def fee_description(self, language: str) -> str:
+        """The ledger's words for this app's monthly fee, in `language` (French and English by default)."""
+        labels = dict(self.fee_label)
+        if language in labels:
+            return labels[language]
+        return f"{self.name} monthly fee" if language == "en" else f"{self.name} frais mensuels"
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,12 @@ def catalogue_from(raw: dict[str, Any]) -> Catalogue:
             Decimal(seller["vat_rate"]),
         ),
         plans={p["code"]: _plan(p) for p in raw["plans"]},
-        apps={a["code"]: App(a["code"], a["name"], Decimal(a["monthly_fee"])) for a in raw.get("apps", [])},
+        apps={
+            a["code"]: App(
+                a["code"], a["name"], Decimal(a["monthly_fee"]), tuple(sorted((a.get("fee_label") or {}).items()))
+            )
+            for a in raw.get("apps", [])
+        },
         addons={
             a["code"]: AddOn(a["code"], a["name"], {p["code"]: _plan(p) for p in a["plans"]})
             for a in raw.get("addons", [])

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from .model import Invoice, Subscription
+from .catalogue import App
+from .model import AppUser, Invoice, Subscription
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Reactivated:
 @dataclass(frozen=True)
 class Ended:
     subscription: Subscription
-    ended_on: date
+    last_day_of_access: date
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,14 @@ class AllowanceDue:
 
 @dataclass(frozen=True)
 class FeeDue:
-    app: str
-    app_name: str
-    user: str
-    amount: Decimal
+    app_code: str
+    app: App
+    user: AppUser
     month: str
+
+    @property
+    def amount(self) -> Decimal:
+        return self.app.monthly_fee
 
 
 Effect = (

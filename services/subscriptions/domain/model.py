@@ -2,9 +2,11 @@
 billing information, payment method and app users; and the invoices it issues. Money in integer cents."""
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
+
+from .catalogue import Seller
 
 Status = Literal["active", "cancelling", "ended"]
 InvoiceReason = Literal["start", "renewal", "upgrade", "seats", "addon"]
@@ -50,6 +52,11 @@ class Subscription:
     reminded: tuple[int, ...] = ()
     """Renewal reminders (days before) already sent for the current period."""
 
+    @property
+    def last_day(self) -> date:
+        """The period's last day, inclusive: a cancelled subscription gives access until the end of it."""
+        return self.period_end - timedelta(days=1)
+
 
 @dataclass(frozen=True)
 class PaymentMethod:
@@ -71,12 +78,24 @@ class BillingInfo:
 
 
 @dataclass(frozen=True)
+class AppUser:
+    """A user who pays an app's monthly fee: a stable id (the fee's idempotency key) and the name people read."""
+
+    user_id: str
+    name: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.user_id
+
+
+@dataclass(frozen=True)
 class Account:
     tenant_id: str
     subscription: Subscription | None = None
     billing_info: BillingInfo | None = None
     payment_method: PaymentMethod | None = None
-    apps: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    apps: tuple[tuple[str, tuple[AppUser, ...]], ...] = ()
     """(app code, users) pairs: each user pays the app's monthly fee in credits at month end."""
     version: int = 0
 
@@ -108,3 +127,7 @@ class Invoice:
     number: str | None = None
     """Sequential per seller, given when the invoice is stored."""
     status: Literal["open", "paid", "payment_failed", "void"] = "open"
+    seller: Seller | None = None
+    buyer: BillingInfo | None = None
+    """Who sold and who bought, as they were on the day of issue: an issued invoice is a record, and a later
+    change of billing information or catalogue never changes it. (None only on invoices stored before.)"""

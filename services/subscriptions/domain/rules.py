@@ -34,6 +34,7 @@ from .events import (
 from .model import (
     Account,
     AddOnState,
+    AppUser,
     BillingInfo,
     Invoice,
     InvoiceLine,
@@ -104,6 +105,8 @@ def _invoice(
         period_start=sub.period_start,
         period_end=sub.period_end,
         vat_note=note,
+        seller=catalogue.seller,
+        buyer=account.billing_info,
     )
 
 
@@ -175,7 +178,8 @@ def decide(
             if command.app not in catalogue.apps:
                 return _refuse(account, "unknown_app", f"no app {command.app!r} in the catalogue")
             apps = dict(account.apps)
-            apps[command.app] = tuple(dict.fromkeys(command.users))
+            users = (u if isinstance(u, wire.AppUser) else wire.AppUser(user_id=u) for u in command.users)
+            apps[command.app] = tuple({u.user_id: AppUser(u.user_id, u.name) for u in users}.values())
             kept = tuple(sorted((a, u) for a, u in apps.items() if u))
             return Outcome(replace(account, apps=kept), [])
     sub = account.subscription
@@ -188,7 +192,9 @@ def decide(
             sub = replace(sub, status="active")
             return Outcome(replace(account, subscription=sub), [Reactivated(sub)])
         case wire.ChangeSeats() if command.addon is None and command.seats > sub.seats:
-            return _more_seats(account, sub, command.seats, today, catalogue)
+            return _more_seats(account, sub, command.seats, today, catalogue, key=command.command_id)
+        case wire.ChangePlan() if is_free(sub, catalogue) and sub.status == "active":
+            return _leave_free(account, sub, command, today, catalogue)
     if sub.status != "active":
         return _refuse(account, "not_active", "the subscription is cancelled; reactivate it first")
     days_left = (sub.period_end - today).days
@@ -201,7 +207,7 @@ def decide(
         )
     match command:
         case wire.ChangePlan():
-            return _change_plan(account, sub, command.plan, today, catalogue)
+            return _change_plan(account, sub, command, today, catalogue)
         case wire.ChangeSeats():
             return _fewer_seats_or_addon_seats(account, sub, command, today, catalogue)
         case wire.ChangeInterval():
@@ -254,11 +260,95 @@ def _scheduled(account: Account, sub: Subscription, pending: Pending) -> Outcome
     return Outcome(replace(account, subscription=sub), [event])
 
 
-def _change_plan(account: Account, sub: Subscription, code: str, today: date, catalogue: Catalogue) -> Outcome:
+def is_free(sub: Subscription, catalogue: Catalogue) -> bool:
+    """A plan that costs nothing in any billing period (Free): leaving it is allowed on any day."""
+    plan = catalogue.plans[sub.plan]
+    return all(price == 0 for price in plan.prices.values()) and not sub.addons
+
+
+def _leave_free(
+    account: Account, sub: Subscription, command: wire.ChangePlan, today: date, catalogue: Catalogue
+) -> Outcome:
+    """Upgrading a free account, on any day (the 15-day rule protects a paid renewal, not the free month).
+    Staying monthly keeps the billing day and is prorated to it like any upgrade; quarterly or annual starts
+    that period on the day of the upgrade, invoiced in full."""
+    code = command.plan
+    if code not in catalogue.plans:
+        return _refuse(account, "unknown_plan", f"no plan {code!r} in the catalogue")
+    new = catalogue.plans[code]
+    if new.rank <= catalogue.plans[sub.plan].rank:
+        return _refuse(account, "same_plan", f"the plan is already {sub.plan}; choose a paid plan to upgrade")
+    interval = command.interval or sub.pending.interval or sub.interval
+    seats = command.seats or sub.seats
+    key = command.command_id
+    if interval == sub.interval == "monthly":
+        upgraded = replace(sub, plan=code, seats=seats, pending=Pending())
+        note = _days_note(sub, today)
+        seats_note = f" x {seats} users" if new.per_seat else ""
+        lines = [InvoiceLine(f"{new.name}{seats_note} ({note})", _prorated(new.price(interval, seats), sub, today))]
+        effective = today
+    else:
+        upgraded = replace(
+            sub,
+            plan=code,
+            seats=seats,
+            interval=interval,
+            anchor=today,
+            period_start=today,
+            period_end=add_months(today, INTERVAL_MONTHS[interval]),
+            pending=Pending(),
+            allowance_months=0,
+            reminded=(),
+        )
+        lines = period_lines(upgraded, catalogue)
+        effective = today
+    account = replace(account, subscription=upgraded)
+    effects: list[Effect] = [
+        PlanChanged(upgraded, sub.plan, sub.seats, code, seats, interval, effective, scheduled=False)
+    ]
+    invoice = _invoice(account, upgraded, catalogue, reason="upgrade", key=key, lines=lines, on=today)
+    if invoice is not None:
+        effects.append(InvoiceDrafted(invoice))
+    outcome = _allowances(account, today, catalogue)
+    return Outcome(outcome.account, effects + outcome.effects)
+
+
+def _change_plan(
+    account: Account, sub: Subscription, command: wire.ChangePlan, today: date, catalogue: Catalogue
+) -> Outcome:
+    """The plan (an upgrade now, prorated; a downgrade at the renewal), then the users and the billing period
+    if the command names them, each as its own command would."""
+    unchanged_terms = command.seats in (None, sub.seats) and command.interval in (None, sub.interval)
+    if command.plan == sub.plan and sub.pending.plan is None and unchanged_terms:
+        return _refuse(account, "same_plan", f"the plan is already {command.plan}")
+    outcome = _plan_only(account, sub, command.plan, today, catalogue, key=command.command_id)
+    if command.seats is not None and command.seats != sub.seats and not _refused(outcome):
+        current = outcome.account.subscription
+        assert current is not None
+        if command.seats > current.seats:
+            step = _more_seats(outcome.account, current, command.seats, today, catalogue, key=command.command_id)
+        else:
+            step = _scheduled(outcome.account, current, replace(current.pending, seats=command.seats))
+        outcome = Outcome(step.account, outcome.effects + step.effects)
+    if command.interval is not None and command.interval != sub.interval and not _refused(outcome):
+        current = outcome.account.subscription
+        assert current is not None
+        step = _scheduled(outcome.account, current, replace(current.pending, interval=command.interval))
+        outcome = Outcome(step.account, outcome.effects + step.effects)
+    return outcome
+
+
+def _refused(outcome: Outcome) -> bool:
+    return any(isinstance(e, Refused) for e in outcome.effects)
+
+
+def _plan_only(
+    account: Account, sub: Subscription, code: str, today: date, catalogue: Catalogue, *, key: str
+) -> Outcome:
     if code not in catalogue.plans:
         return _refuse(account, "unknown_plan", f"no plan {code!r} in the catalogue")
     if code == sub.plan and sub.pending.plan is None:
-        return _refuse(account, "same_plan", f"the plan is already {code}")
+        return Outcome(account, [])
     old, new = catalogue.plans[sub.plan], catalogue.plans[code]
     if new.rank <= old.rank:  # a downgrade (or undoing a scheduled one) waits for the renewal
         return _scheduled(account, sub, replace(sub.pending, plan=None if code == sub.plan else code))
@@ -272,13 +362,15 @@ def _change_plan(account: Account, sub: Subscription, code: str, today: date, ca
     effects: list[Effect] = [
         PlanChanged(upgraded, sub.plan, sub.seats, code, sub.seats, sub.interval, today, scheduled=False)
     ]
-    invoice = _invoice(account, upgraded, catalogue, reason="upgrade", key=today.isoformat(), lines=lines, on=today)
+    invoice = _invoice(account, upgraded, catalogue, reason="upgrade", key=key, lines=lines, on=today)
     if invoice is not None:
         effects.append(InvoiceDrafted(invoice))
     return Outcome(account, effects)
 
 
-def _more_seats(account: Account, sub: Subscription, seats: int, today: date, catalogue: Catalogue) -> Outcome:
+def _more_seats(
+    account: Account, sub: Subscription, seats: int, today: date, catalogue: Catalogue, *, key: str
+) -> Outcome:
     """Adding users is allowed at any time and applies at once, prorated for the rest of the period."""
     plan = catalogue.plans[sub.plan]
     added = seats - sub.seats
@@ -292,9 +384,7 @@ def _more_seats(account: Account, sub: Subscription, seats: int, today: date, ca
             f"{plan.name} + {added} users ({_days_note(sub, today)})",
             _prorated(plan.price(sub.interval, added), sub, today),
         )
-        invoice = _invoice(
-            account, grown, catalogue, reason="seats", key=f"{today.isoformat()}:{seats}", lines=[line], on=today
-        )
+        invoice = _invoice(account, grown, catalogue, reason="seats", key=key, lines=[line], on=today)
         if invoice is not None:
             effects.append(InvoiceDrafted(invoice))
     return Outcome(account, effects)
@@ -349,9 +439,7 @@ def _change_addon(
     effects: list[Effect] = [
         PlanChanged(changed, sub.plan, sub.seats, sub.plan, sub.seats, sub.interval, today, scheduled=False)
     ]
-    invoice = _invoice(
-        account, changed, catalogue, reason="addon", key=f"{command.addon}:{today.isoformat()}", lines=lines, on=today
-    )
+    invoice = _invoice(account, changed, catalogue, reason="addon", key=command.command_id, lines=lines, on=today)
     if invoice is not None:
         effects.append(InvoiceDrafted(invoice))
     return Outcome(account, effects)
@@ -414,7 +502,7 @@ def on_day(account: Account, day: date, catalogue: Catalogue) -> Outcome:
         effects += before.effects
         if sub.status == "cancelling":
             sub = replace(sub, status="ended")
-            effects.append(Ended(sub, sub.period_end))
+            effects.append(Ended(sub, sub.last_day))
             return Outcome(replace(account, subscription=sub), effects)
         renewed = _apply_pending(sub)
         start = sub.period_end
@@ -474,5 +562,5 @@ def month_end(account: Account, month: str, catalogue: Catalogue) -> Outcome:
         app = catalogue.apps.get(code)
         if app is None:
             continue
-        effects += [FeeDue(code, app.name, user, app.monthly_fee, month) for user in users]
+        effects += [FeeDue(code, app, user, month) for user in users]
     return Outcome(account, effects)

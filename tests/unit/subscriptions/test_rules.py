@@ -270,10 +270,38 @@ def test_month_end_charges_each_user_of_each_app_its_monthly_fee() -> None:
 
     fees = month_end(account, "2026-11", CATALOGUE).effects
 
-    assert [(f.app, f.user, f.amount, f.month) for f in fees] == [
+    assert [(f.app_code, f.user.user_id, f.amount, f.month) for f in fees] == [
         ("inspecteur", "ann@acme.example", Decimal("2.5"), "2026-11"),
         ("inspecteur", "bob@acme.example", Decimal("2.5"), "2026-11"),
     ]
+
+
+def test_an_app_user_keeps_a_stable_id_and_is_shown_by_name() -> None:
+    users = [wire.AppUser(user_id="plemaire", name="Philippe Lemaire"), "jl@insypro.example"]
+    account, _ = run(Account("acme"), command(wire.AssignApp, app="inspecteur", users=users), date(2026, 11, 3))
+
+    fees = month_end(account, "2026-11", CATALOGUE).effects
+
+    assert [(f.user.user_id, f.user.display_name) for f in fees] == [
+        ("plemaire", "Philippe Lemaire"),
+        ("jl@insypro.example", "jl@insypro.example"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("app", "language", "words"),
+    [
+        ("inspecteur", "fr", "App d'inspecteur frais mensuels"),
+        ("inspecteur", "en", "Inspector app monthly fee"),
+        ("workshop", "fr", "Workshopp app coût mensuel"),
+        ("planning", "fr", "App de planning frais mensuels"),  # no label in the catalogue: the default words
+        ("planning", "en", "App de planning monthly fee"),
+    ],
+)
+def test_a_fee_is_described_by_the_apps_catalogue_name_in_the_tenants_language(
+    app: str, language: str, words: str
+) -> None:
+    assert CATALOGUE.apps[app].fee_description(language) == words
 
 
 @pytest.mark.parametrize(
@@ -303,3 +331,107 @@ def test_only_an_admin_may_change_the_subscription() -> None:
     _, effects = run(Account("acme"), cmd, date(2026, 1, 1))
 
     assert [e.reason for e in effects if isinstance(e, ev.Refused)] == ["not_an_admin"]
+
+
+# --- what a new user hit ----------------------------------------------------------------------------------
+
+
+def test_two_paid_changes_on_one_day_are_two_invoices_each_named_after_its_command() -> None:
+    account = started("free", "monthly", seats=1, on=date(2026, 11, 21))
+    account, first = run(account, command(wire.ChangePlan, "up-1", plan="team"), date(2026, 12, 1))
+    account, second = run(account, command(wire.ChangePlan, "up-2", plan="business"), date(2026, 12, 1))
+    account, addon = run(
+        account, command(wire.ChangeAddOn, "addon-1", addon="reunion-client", plan="beyond", seats=1), date(2026, 12, 1)
+    )
+    account, more = run(
+        account, command(wire.ChangeSeats, "addon-2", addon="reunion-client", seats=2), date(2026, 12, 1)
+    )
+
+    ids = [i.invoice_id for i in invoices(first + second + addon + more)]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert [i.split(":")[-1] for i in ids] == ["up-1", "up-2", "addon-1", "addon-2"]
+
+
+def test_the_same_command_applied_again_drafts_the_same_invoice_id() -> None:
+    account = started("team", "monthly", seats=3, on=date(2026, 11, 1))
+    cmd = command(wire.ChangeSeats, "seats-1", seats=4)
+
+    _, once = run(account, cmd, date(2026, 11, 10))
+    _, again = run(account, cmd, date(2026, 11, 10))
+
+    assert [i.invoice_id for i in invoices(once)] == [i.invoice_id for i in invoices(again)]
+
+
+@pytest.mark.parametrize(
+    ("today", "interval", "seats", "period", "subtotal"),
+    [
+        # monthly from free keeps the billing day (21st) and is prorated to it, even 2 days before it
+        (date(2026, 12, 19), None, 3, (date(2026, 11, 21), date(2026, 12, 21)), 300),  # 3 x 15.00 x 2/30
+        (date(2026, 11, 21), "monthly", 1, (date(2026, 11, 21), date(2026, 12, 21)), 1500),  # the whole month
+        # quarterly or annual from free starts that period on the day of the upgrade, invoiced in full
+        (date(2026, 12, 19), "annual", 3, (date(2026, 12, 19), date(2027, 12, 19)), 45000),
+        (date(2026, 12, 10), "quarterly", 2, (date(2026, 12, 10), date(2027, 3, 10)), 8400),
+    ],
+)
+def test_a_free_account_upgrades_on_any_day_monthly_at_its_billing_day_or_a_longer_period_from_the_day(
+    today: date, interval: str | None, seats: int, period: tuple[date, date], subtotal: int
+) -> None:
+    account = started("free", "monthly", seats=1, on=date(2026, 11, 21))
+
+    account, effects = run(account, command(wire.ChangePlan, plan="team", interval=interval, seats=seats), today)
+
+    assert not [e for e in effects if isinstance(e, ev.Refused)]
+    sub = account.subscription
+    assert sub is not None and (sub.plan, sub.seats, sub.interval) == ("team", seats, interval or "monthly")
+    assert (sub.period_start, sub.period_end) == period
+    [invoice] = invoices(effects)
+    assert invoice.subtotal == subtotal
+
+
+def test_an_annual_period_chosen_while_free_applies_with_the_upgrade() -> None:
+    account = started("free", "monthly", seats=1, on=date(2026, 11, 21))
+    account, _ = run(account, command(wire.ChangeInterval, "c1", interval="annual"), date(2026, 11, 25))
+
+    account, effects = run(account, command(wire.ChangePlan, "c2", plan="team"), date(2026, 11, 25))
+
+    sub = account.subscription
+    assert sub is not None and (sub.interval, sub.period_start, sub.period_end) == (
+        "annual",
+        date(2026, 11, 25),
+        date(2027, 11, 25),
+    )
+    [invoice] = invoices(effects)
+    assert invoice.subtotal == 15000
+
+
+def test_a_paid_plan_is_still_held_to_the_15_day_rule() -> None:
+    account = started("team", "monthly", seats=1, on=date(2026, 11, 21))
+
+    _, effects = run(account, command(wire.ChangePlan, plan="business", interval="annual"), date(2026, 12, 10))
+
+    assert [(type(e), e.reason) for e in effects if isinstance(e, ev.Refused)] == [
+        (ev.Refused, "within_15_days_of_renewal")
+    ]
+
+
+def test_an_invoice_records_the_seller_and_the_buyer_as_they_were_on_the_day_of_issue() -> None:
+    info = BillingInfo("Acme SA", "Rue Neuve 1", "1000", "Bruxelles", "BE", vat_number="BE0999999999")
+    account = replace(Account("acme"), billing_info=info)
+
+    outcome = decide(
+        account, command(wire.Start, plan="team"), today=date(2026, 1, 1), catalogue=CATALOGUE, admins=ADMINS
+    )
+
+    [invoice] = invoices(outcome.effects)
+    assert (invoice.seller, invoice.buyer) == (CATALOGUE.seller, info)
+
+
+def test_the_last_day_of_access_is_the_day_before_the_renewal() -> None:
+    account = started("team", "monthly", on=date(2026, 11, 21))
+
+    account, [scheduled] = run(account, command(wire.Cancel), date(2026, 11, 25))
+
+    assert isinstance(scheduled, ev.CancellationScheduled)
+    assert scheduled.subscription.last_day == date(2026, 12, 20)
+    ended = on_day(account, date(2026, 12, 21), CATALOGUE)
+    assert [e.last_day_of_access for e in ended.effects if isinstance(e, ev.Ended)] == [date(2026, 12, 20)]
