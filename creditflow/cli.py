@@ -41,8 +41,31 @@ def _settings(state_dir: Path) -> Settings:
         raise typer.Exit(2) from exc
 
 
+EXIT_NO_ANSWER = 3
+EXIT_UNREACHABLE = 2
+
+
 def _run(coro: Awaitable[T]) -> T:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+    """Run one command's work. A slow worker or an unreachable server is an expected outcome for a command
+    line: it is said in a sentence with a non-zero exit code, never as a traceback."""
+    from aiokafka.errors import KafkaError
+    from pymongo.errors import PyMongoError
+
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except TimeoutError as exc:
+        typer.echo(
+            f"No answer yet: {exc}. The request was sent and may still be applied: look again in a moment "
+            "(or set CREDITFLOW_WAIT_SECONDS to wait longer).",
+            err=True,
+        )
+        raise typer.Exit(EXIT_NO_ANSWER) from None
+    except KafkaError as exc:
+        typer.echo(f"Cannot reach Kafka: {exc or type(exc).__name__}. Is the stack running (`make up`)?", err=True)
+        raise typer.Exit(EXIT_UNREACHABLE) from None
+    except PyMongoError as exc:
+        typer.echo(f"Cannot reach MongoDB: {type(exc).__name__}. Is the stack running (`make up`)?", err=True)
+        raise typer.Exit(EXIT_UNREACHABLE) from None
 
 
 async def _with_ops(settings: Settings, fn: Any) -> Any:
@@ -416,7 +439,8 @@ def wallet_ledger(
     personnel: Annotated[str | None, typer.Option("--personnel")] = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
-    """Ledger entries, newest first: Datetime, Site, Personnel, Type, Value, Balance."""
+    """Ledger entries, newest first: Datetime, Site, Personnel, Description (what it was for, in the tenant's
+    language), Type, Value, Balance. Nothing is cut: columns are as wide as their longest value."""
     from services.wallet.ports import LedgerQuery
 
     settings = _settings(state_dir)
@@ -428,38 +452,22 @@ def wallet_ledger(
         personnel=personnel,
     )
 
-    async def read(ops: Ops) -> Any:
-        async with ops.wallet_store() as store:
-            return await store.ledger(tenant_id, limit=limit, skip=(page - 1) * limit, query=query)
-
-    entries = _run(_with_ops(settings, read))
-    rows = [
-        {
-            "datetime": e.occurred_at.isoformat(),
-            "site": e.site or "",
-            "personnel": e.personnel or "",
-            "type": e.entry_type,
-            "value": display(e.amount),
-            "balance_after": display(e.balance_after),
-            "entry_id": e.entry_id,
-            "buckets": " ".join(f"{m.bucket_id}:{display(m.amount)}" for m in e.movements),
-            "reference": e.reference or "",
-        }
-        for e in entries
-    ]
+    rows = _run(
+        _with_ops(settings, lambda ops: ops.ledger(tenant_id, limit=limit, skip=(page - 1) * limit, query=query))
+    )
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     elif as_csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["datetime"])
+        from .views import LEDGER_COLUMNS
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=LEDGER_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     else:
-        typer.echo(f"{'Datetime':<17} {'Site':<12} {'Personnel':<20} {'Type':<16} {'Value':>10} {'Balance':>10}")
-        for e in entries:
-            typer.echo(
-                f"{e.occurred_at:%d-%m-%Y %H:%M} {e.site or '':<12.12} {e.personnel or '':<20.20} "
-                f"{e.entry_type:<16.16} {display(e.amount):>10} {display(e.balance_after):>10}"
-            )
+        from .views import ledger_table
+
+        for line in ledger_table(rows):
+            typer.echo(line)
 
 
 @app.command("reconcile")
@@ -604,7 +612,12 @@ def notifications(tenant_id: str, as_json: JsonFlag = False, state_dir: StateDir
 
 
 def main() -> None:
+    import logging
+
     from . import cli_subscriptions  # noqa: F401 - registers its commands on `app`
+
+    # The Kafka client logs each failed connection attempt; the CLI says what failed in one sentence instead.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     with contextlib.suppress(KeyboardInterrupt):
         app()

@@ -60,36 +60,15 @@ def _send(state_dir: Path, cls: type, tenant_id: str, by: str | None, on: str | 
 
 @plan_app.command("show")
 def plan_show(tenant_id: str, as_json: JsonFlag = False, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
-    """Plan, seats, add-ons, period, renewal date, scheduled changes and the next invoice (preview)."""
-    from services.subscriptions.domain.catalogue import catalogue_from
-    from services.subscriptions.domain.rules import renewal_amount
+    """Plan, users, add-ons, the current period (first and last day, both included), the renewal day or the last
+    day of access, scheduled changes, the next invoice (preview) and the apps with their users."""
+    from .views import plan_text
 
-    async def read(ops: Any) -> Any:
-        async with ops.subscription_store() as store:
-            return await store.account(tenant_id), await store.catalogue()
-
-    account, document = _run(_with_ops(_settings(state_dir), read))
-    sub = account.subscription
-    if sub is None or document is None:
-        typer.echo(f"{tenant_id}: no subscription")
+    view = _run(_with_ops(_settings(state_dir), lambda ops: ops.plan(tenant_id)))
+    if view is None:
+        typer.echo(f"no tenant {tenant_id!r}", err=True)
         raise typer.Exit(1)
-    catalogue = catalogue_from(document)
-    nxt = renewal_amount(sub, catalogue)
-    view = {
-        "plan": sub.plan,
-        "interval": sub.interval,
-        "seats": sub.seats,
-        "addons": [vars(a) for a in sub.addons],
-        "status": sub.status,
-        "period": [sub.period_start.isoformat(), sub.period_end.isoformat()],
-        "renews_on": sub.period_end.isoformat() if sub.status == "active" else None,
-        "ends_on": sub.period_end.isoformat() if sub.status != "active" else None,
-        "scheduled": {k: v for k, v in vars(sub.pending).items() if v is not None},
-        "next_invoice_before_vat": _money(nxt) if sub.status == "active" else None,
-        "payment_method": account.payment_method.label if account.payment_method else None,
-        "apps": {app: list(users) for app, users in account.apps},
-    }
-    typer.echo(json.dumps(view, indent=2, default=str) if as_json else "\n".join(f"{k}: {v}" for k, v in view.items()))
+    typer.echo(json.dumps(view, indent=2, ensure_ascii=False) if as_json else "\n".join(plan_text(view)))
 
 
 @plan_app.command("start")
@@ -112,9 +91,20 @@ def plan_start(
 
 
 @plan_app.command("change")
-def plan_change(tenant_id: str, plan: str, by: By, on: On = None, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
-    """Upgrade now (prorated) or downgrade at the renewal; refused within 15 days of the renewal."""
-    _send(state_dir, wire.ChangePlan, tenant_id, by, on, plan=plan)
+def plan_change(
+    tenant_id: str,
+    plan: str,
+    by: By,
+    interval: Annotated[
+        str | None, typer.Option(help="monthly, quarterly or annual (from a free plan: quarterly or annual starts now)")
+    ] = None,
+    seats: Annotated[int | None, typer.Option(help="Number of users with the new plan.")] = None,
+    on: On = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Upgrade now (prorated) or downgrade at the renewal; refused within 15 days of the renewal, except when
+    leaving a free plan (any day; monthly keeps the billing day, quarterly or annual starts on the day)."""
+    _send(state_dir, wire.ChangePlan, tenant_id, by, on, plan=plan, interval=interval, seats=seats)
 
 
 @plan_app.command("interval")
@@ -166,10 +156,18 @@ def seats(
 
 @apps_app.command("assign")
 def apps_assign(
-    tenant_id: str, app_code: str, users: list[str], by: By, state_dir: StateDir = DEFAULT_STATE_DIR
+    tenant_id: str,
+    app_code: str,
+    users: Annotated[
+        list[str] | None, typer.Argument(help='USER_ID or USER_ID="Display Name" (e.g. plemaire="Philippe Lemaire")')
+    ],
+    by: By,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
-    """The users of an app: each pays its monthly fee in credits at month end (no users: remove)."""
-    _send(state_dir, wire.AssignApp, tenant_id, by, None, app=app_code, users=users)
+    """The users of an app: each pays its monthly fee in credits at month end, shown in the ledger under their
+    name (no users: remove the app)."""
+    chosen = [wire.AppUser(user_id=uid, name=name or None) for uid, _, name in (u.partition("=") for u in users or [])]
+    _send(state_dir, wire.AssignApp, tenant_id, by, None, app=app_code, users=chosen)
 
 
 @app.command("billing-info")
@@ -221,21 +219,14 @@ def invoices_list(tenant_id: str, as_json: JsonFlag = False, state_dir: StateDir
         async with ops.subscription_store() as store:
             return await store.invoices(tenant_id)
 
-    found = _run(_with_ops(_settings(state_dir), read))
-    rows = [
-        {
-            "number": i.number,
-            "issued_on": i.issued_on.isoformat(),
-            "reason": i.reason,
-            "total": _money(i.total),
-            "status": i.status,
-        }
-        for i in found
-    ]
+    from .views import invoice_row
+
+    rows = [invoice_row(i) for i in _run(_with_ops(_settings(state_dir), read))]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     for row in [] if as_json else rows:
-        typer.echo(f"{row['number']}  {row['issued_on']}  {row['reason']:<8} {row['total']:>14}  {row['status']}")
+        total = f"{row['total_eur']} EUR"
+        typer.echo(f"{row['number']}  {row['issued_on']}  {row['reason']:<8} {total:>14}  {row['status']}")
 
 
 def _invoice(state_dir: Path, tenant_id: str, number: str) -> Any:

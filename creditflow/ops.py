@@ -101,18 +101,24 @@ class Ops:
             "issued_at": datetime.now(UTC),
         }
 
-    async def send(self, command: WireModel, *, wait: float = 30.0) -> dict[str, Any] | None:
+    def _wait(self, wait: float | None) -> float:
+        """A caller's wait in seconds, else the configured one (CREDITFLOW_WAIT_SECONDS, 30 s); 0: do not wait."""
+        return self.settings.creditflow_wait_seconds if wait is None else wait
+
+    async def send(self, command: WireModel, *, wait: float | None = None) -> dict[str, Any] | None:
         """Publish a wallet command; with `wait`, return what the wallet decided (its events)."""
         tenant_id, command_id = command.tenant_id, command.command_id  # type: ignore[attr-defined]
         await self.publish(topics.WALLET_COMMANDS, tenant_id, command.model_dump(mode="json"))
+        wait = self._wait(wait)
         return await self.command_outcome(tenant_id, command_id, timeout=wait) if wait else None
 
     async def top_up(
-        self, tenant_id: str, credits: Decimal, *, by: str, command_id: str | None = None, wait: float = 30.0
+        self, tenant_id: str, credits: Decimal, *, by: str, command_id: str | None = None, wait: float | None = None
     ) -> dict[str, Any] | None:
         """Buy credits: the wallet asks the payment provider, and credits them when the payment succeeds.
         With `wait`, returns the events of the request and of the payment outcome."""
         command = wire.TopUp(**self._base(tenant_id, "topup", command_id), credits=credits, requested_by=by)
+        wait = self._wait(wait)
         outcome = await self.send(command, wait=wait)
         if outcome is None:
             return None
@@ -133,7 +139,7 @@ class Ops:
         source: str = "granted by an operator",
         by: str | None = None,
         command_id: str | None = None,
-        wait: float = 30.0,
+        wait: float | None = None,
     ) -> dict[str, Any] | None:
         command = wire.Grant(
             **self._base(tenant_id, "grant", command_id),
@@ -147,7 +153,7 @@ class Ops:
         return await self.send(command, wait=wait)
 
     async def configure(
-        self, tenant_id: str, *, command_id: str | None = None, wait: float = 30.0, **settings: Any
+        self, tenant_id: str, *, command_id: str | None = None, wait: float | None = None, **settings: Any
     ) -> dict[str, Any] | None:
         return await self.send(wire.Configure(**self._base(tenant_id, "configure", command_id), **settings), wait=wait)
 
@@ -170,9 +176,10 @@ class Ops:
         command = wire.Adjustment(**self._base(tenant_id, "adjustment", None), amount=credits, reason=reason, by=by)
         return await self.send(command)
 
-    async def set_price(self, change: PriceSet, *, wait: float = 30.0) -> None:
+    async def set_price(self, change: PriceSet, *, wait: float | None = None) -> None:
         """Publish a price version; with `wait`, until metering has stored it."""
         await self.publish(topics.METERING_PRICES, price_key(change), change.model_dump(mode="json"))
+        wait = self._wait(wait)
         if not wait:
             return
         client = self._client()
@@ -222,10 +229,11 @@ class Ops:
                 report[tenant] = problems(wallet, *await store.sum_of_entries(tenant))
             return report
 
-    async def send_subscription(self, command: WireModel, *, wait: float = 30.0) -> dict[str, Any] | None:
+    async def send_subscription(self, command: WireModel, *, wait: float | None = None) -> dict[str, Any] | None:
         """Publish a subscription command; with `wait`, return the subscription events it caused."""
         tenant_id, command_id = command.tenant_id, command.command_id  # type: ignore[attr-defined]
         await self.publish(topics.SUBSCRIPTIONS_COMMANDS, tenant_id, command.model_dump(mode="json"))
+        wait = self._wait(wait)
         if not wait:
             return None
         client = self._client()
@@ -260,6 +268,39 @@ class Ops:
         finally:
             await broker.stop()
             await client.close()
+
+    async def tenant(self, tenant_id: str, service: str = "wallet") -> TenantUpserted | None:
+        """The tenant as `service`'s copy of the directory has it (None: no such tenant)."""
+        client = self._client()
+        try:
+            return await TenantDirectory(client[self.settings.database_name(service)]).get(tenant_id)
+        finally:
+            await client.close()
+
+    async def plan(self, tenant_id: str) -> dict[str, Any] | None:
+        """The subscription read model as plain data (`views.plan_view`); None for an unknown tenant."""
+        from services.subscriptions.domain.catalogue import catalogue_from
+
+        from .views import plan_view
+
+        if await self.tenant(tenant_id, "subscriptions") is None:
+            return None
+        async with self.subscription_store() as store:
+            account, document = await store.account(tenant_id), await store.catalogue()
+        return plan_view(account, catalogue_from(document) if document else None)
+
+    async def ledger(
+        self, tenant_id: str, *, limit: int, skip: int = 0, query: Any = None, language: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Ledger rows, newest first, each with its description in `language` (default: the tenant's)."""
+        from .views import ledger_row
+
+        if language is None:
+            tenant = await self.tenant(tenant_id)
+            language = tenant.language if tenant else "fr"
+        async with self.wallet_store() as store:
+            entries = await store.ledger(tenant_id, limit=limit, skip=skip, query=query)
+        return [ledger_row(e, language) for e in entries]  # type: ignore[arg-type]
 
     @asynccontextmanager
     async def subscription_store(self) -> AsyncIterator[MongoSubscriptionStore]:
@@ -301,7 +342,11 @@ class Ops:
 @asynccontextmanager
 async def connect(settings: Settings) -> AsyncIterator[Ops]:
     producer = AIOKafkaProducer(**admin_kwargs(settings), acks="all", enable_idempotence=False)
-    await producer.start()
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()
+        raise
     try:
         yield Ops(settings, producer)
     finally:

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     smtp_from: str = "creditflow <no-reply@creditflow.local>"
     log_level: str = "INFO"
     health_port: int = 0
+    creditflow_wait_seconds: float = Field(30.0, gt=0)
+    """How long the CLI (and the API's `?wait=`) waits for a worker's outcome before saying it has none yet."""
     batch_max_records: int = Field(500, ge=1, le=10_000)
     """Records a hot consumer (usage events, wallet commands) takes per call: one transaction and one offset
     commit each. Larger batches cost fewer round trips and per-tenant writes per event, and more redelivered

@@ -1,0 +1,193 @@
+"""Read models as plain data: what the CLI prints (text or `--json`) and what the HTTP API returns. Every view is
+made of dicts, lists, strings, numbers, booleans and None only, so `json.dumps` needs no `default=`.
+
+Dates: a period is shown by its first and last day, both inclusive; `renews_on` is the first day of the next
+period; `last_day_of_access` is the last day a cancelled subscription can still be used, inclusive."""
+
+from decimal import Decimal
+from typing import Any
+
+from schemas.money import display
+from services.subscriptions.domain.catalogue import Catalogue
+from services.subscriptions.domain.model import Account, AddOnState, Invoice
+from services.subscriptions.domain.rules import renewal_amount
+from services.wallet.domain.describe import Language, describe
+from services.wallet.domain.model import LedgerEntry
+
+JSON = dict[str, Any]
+
+
+def euros(cents: int) -> str:
+    """Cents as a plain decimal string of euros: 4500 -> "45.00"."""
+    return f"{Decimal(cents) / 100:.2f}"
+
+
+def _addon(choice: AddOnState, catalogue: Catalogue | None) -> JSON:
+    addon = catalogue.addons.get(choice.addon) if catalogue else None
+    plan = addon.plans.get(choice.plan) if addon else None
+    return {
+        "addon": choice.addon,
+        "name": addon.name if addon else choice.addon,
+        "plan": choice.plan,
+        "plan_name": plan.name if plan else choice.plan,
+        "seats": choice.seats,
+    }
+
+
+def plan_view(account: Account, catalogue: Catalogue | None) -> JSON:
+    """The subscription (or that there is none), its period, what is scheduled, the next invoice and the apps."""
+    apps = [
+        {
+            "app": code,
+            "name": catalogue.apps[code].name if catalogue and code in catalogue.apps else code,
+            "users": [{"user_id": u.user_id, "name": u.display_name} for u in users],
+        }
+        for code, users in account.apps
+    ]
+    view: JSON = {
+        "tenant_id": account.tenant_id,
+        "subscription": None,
+        "payment_method": account.payment_method.label if account.payment_method else None,
+        "apps": apps,
+    }
+    sub = account.subscription
+    if sub is None or sub.status == "ended":
+        return view
+    plan = catalogue.plans.get(sub.plan) if catalogue else None
+    pending = sub.pending
+    scheduled: JSON = {}
+    if pending.plan is not None:
+        scheduled["plan"] = pending.plan
+    if pending.seats is not None:
+        scheduled["seats"] = pending.seats
+    if pending.interval is not None:
+        scheduled["interval"] = pending.interval
+    if pending.addons is not None:
+        scheduled["addons"] = [_addon(a, catalogue) for a in pending.addons]
+    active = sub.status == "active"
+    view["subscription"] = {
+        "subscription_id": sub.subscription_id,
+        "plan": sub.plan,
+        "plan_name": plan.name if plan else sub.plan,
+        "status": sub.status,
+        "interval": sub.interval,
+        "seats": sub.seats,
+        "addons": [_addon(a, catalogue) for a in sub.addons],
+        "current_period": {"first_day": sub.period_start.isoformat(), "last_day": sub.last_day.isoformat()},
+        "renews_on": sub.period_end.isoformat() if active else None,
+        "last_day_of_access": None if active else sub.last_day.isoformat(),
+        "scheduled": scheduled,
+        "scheduled_on": sub.period_end.isoformat() if scheduled else None,
+        "next_invoice": {
+            "on": sub.period_end.isoformat(),
+            "amount_before_vat_eur": euros(renewal_amount(sub, catalogue)),
+        }
+        if active and catalogue is not None
+        else None,
+    }
+    return view
+
+
+def plan_text(view: JSON) -> list[str]:
+    lines = [f"tenant: {view['tenant_id']}"]
+    sub = view["subscription"]
+    if sub is None:
+        lines.append("plan: none (no subscription)")
+    else:
+        period = sub["current_period"]
+        lines += [
+            f"plan: {sub['plan_name']} ({sub['plan']}), {sub['interval']}, {sub['seats']} user(s)",
+            f"status: {sub['status']}",
+            f"current period: {period['first_day']} to {period['last_day']} (both days included)",
+        ]
+        if sub["renews_on"]:
+            lines.append(f"renews on: {sub['renews_on']}")
+        if sub["last_day_of_access"]:
+            lines.append(f"last day of access: {sub['last_day_of_access']} (included)")
+        for addon in sub["addons"]:
+            lines.append(f"add-on: {addon['name']} {addon['plan_name']}, {addon['seats']} user(s)")
+        if sub["scheduled"]:
+            changes = ", ".join(
+                f"{k} {v}"
+                if k != "addons"
+                else "add-ons " + (", ".join(f"{a['name']} {a['plan_name']} x{a['seats']}" for a in v) or "none")
+                for k, v in sub["scheduled"].items()
+            )
+            lines.append(f"scheduled for {sub['scheduled_on']}: {changes}")
+        if sub["next_invoice"]:
+            nxt = sub["next_invoice"]
+            lines.append(f"next invoice: {nxt['on']}, {nxt['amount_before_vat_eur']} EUR before VAT")
+    if view["payment_method"]:
+        lines.append(f"payment method: {view['payment_method']}")
+    for app in view["apps"]:
+        lines.append(f"app {app['name']} ({app['app']}): {', '.join(u['name'] for u in app['users'])}")
+    return lines
+
+
+def ledger_row(entry: LedgerEntry, language: Language) -> JSON:
+    return {
+        "datetime": entry.occurred_at.isoformat(),
+        "site": entry.site or "",
+        "personnel": entry.personnel or "",
+        "description": describe(entry, language),
+        "type": entry.entry_type,
+        "value": display(entry.amount),
+        "balance_after": display(entry.balance_after),
+        "entry_id": entry.entry_id,
+        "buckets": " ".join(f"{m.bucket_id}:{display(m.amount)}" for m in entry.movements),
+        "reference": entry.reference or "",
+    }
+
+
+def invoice_row(invoice: Invoice) -> JSON:
+    return {
+        "number": invoice.number,
+        "issued_on": invoice.issued_on.isoformat(),
+        "due_on": invoice.due_on.isoformat(),
+        "reason": invoice.reason,
+        "total_eur": euros(invoice.total),
+        "status": invoice.status,
+    }
+
+
+LEDGER_COLUMNS = [
+    "datetime",
+    "site",
+    "personnel",
+    "description",
+    "type",
+    "value",
+    "balance_after",
+    "entry_id",
+    "buckets",
+    "reference",
+]
+
+
+def ledger_table(rows: list[JSON]) -> list[str]:
+    """The ledger as a text table, each column as wide as its longest value: nothing is cut, so two different
+    values never print alike."""
+    from datetime import datetime
+
+    headers = ("Datetime", "Site", "Personnel", "Description", "Type", "Value", "Balance")
+    cells = [
+        (
+            datetime.fromisoformat(r["datetime"]).strftime("%d-%m-%Y %H:%M"),
+            r["site"],
+            r["personnel"],
+            r["description"],
+            r["type"],
+            r["value"],
+            r["balance_after"],
+        )
+        for r in rows
+    ]
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(headers)]
+    right = {5, 6}
+
+    def line(values: tuple[str, ...]) -> str:
+        return "  ".join(
+            v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    return [line(headers), *(line(c) for c in cells)]
