@@ -366,7 +366,7 @@ def wallet_credit_price(tenant_id: str, eur: str, by: By = None, state_dir: Stat
 @wallet_app.command("balance")
 def wallet_balance(tenant_id: str, as_json: JsonFlag = False, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
     """The tenant's balance, per bucket with expiries, and its wallet settings."""
-    from services.wallet.domain.model import draw_order
+    from .views import wallet_view
 
     settings = _settings(state_dir)
 
@@ -375,37 +375,8 @@ def wallet_balance(tenant_id: str, as_json: JsonFlag = False, state_dir: StateDi
             return await store.wallet(tenant_id)
 
     wallet = _run(_with_ops(settings, read))
-    buckets = [
-        {
-            "bucket_id": b.bucket_id,
-            "kind": b.kind,
-            "remaining": display(b.remaining),
-            "priority": b.priority,
-            "expires_at": b.expires_at.isoformat() if b.expires_at else None,
-        }
-        for b in sorted(wallet.buckets, key=draw_order)
-    ]
-    rule = wallet.auto_recharge
-    view = {
-        "tenant_id": tenant_id,
-        "balance": display(wallet.balance),
-        "version": wallet.version,
-        "policy": wallet.policy.kind,
-        "floor": display(wallet.policy.floor),
-        "thresholds": [display(t) for t in wallet.thresholds],
-        "buckets": buckets,
-        "pending_payments": [p.payment_id for p in wallet.pending],
-        "auto_recharge": None
-        if rule is None
-        else {
-            "enabled": rule.enabled,
-            "below": display(rule.trigger),
-            "mode": rule.mode,
-            "amount": display(rule.amount),
-            "monthly_cap": display(rule.monthly_cap),
-            "consecutive_failures": wallet.recharge_failures,
-        },
-    }
+    view = wallet_view(wallet)
+    buckets, rule = view["buckets"], wallet.auto_recharge
     if as_json:
         typer.echo(json.dumps(view, indent=2))
         return
@@ -460,7 +431,7 @@ def wallet_ledger(
     elif as_csv:
         from .views import LEDGER_COLUMNS
 
-        writer = csv.DictWriter(sys.stdout, fieldnames=LEDGER_COLUMNS)
+        writer = csv.DictWriter(sys.stdout, fieldnames=LEDGER_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     else:
@@ -609,6 +580,86 @@ def notifications(tenant_id: str, as_json: JsonFlag = False, state_dir: StateDir
                 f"{row['created_at']:%d-%m-%Y %H:%M:%S} {row['status']:<9} {row['template']:<12} "
                 f"{row['to']} {row.get('subject') or ''}"
             )
+
+
+keys_app = typer.Typer(
+    help="API keys: operator keys (every tenant) and tenant keys (one tenant, scoped).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="api-keys")
+
+
+@keys_app.command("create")
+def api_keys_create(
+    name: Annotated[str, typer.Option("--name", help="What the key is for, e.g. 'vendor backend'.")],
+    operator: Annotated[bool, typer.Option("--operator", help="A key for every tenant.")] = False,
+    tenant_id: Annotated[str | None, typer.Option("--tenant", help="A key for this tenant only.")] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="Tenant keys: wallet:read, usage:write, ...")
+    ] = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Create a key and show it once; only its hash is kept."""
+    from services.api.domain.keys import SCOPES, check_scopes
+
+    if operator == (tenant_id is not None):
+        raise typer.BadParameter("give --operator or --tenant TENANT")
+    scopes = tuple(scope or (SCOPES if tenant_id else ()))
+    if unknown := check_scopes(list(scopes)):
+        raise typer.BadParameter(f"unknown scopes {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+    kind = "operator" if operator else "tenant"
+    key, whole = _run(
+        _with_ops(
+            _settings(state_dir), lambda ops: ops.create_api_key(kind, name=name, tenant_id=tenant_id, scopes=scopes)
+        )
+    )
+    typer.echo(f"key {key.key_id} ({kind}{', tenant ' + tenant_id if tenant_id else ''}) created; shown once:")
+    typer.echo(whole)
+
+
+@keys_app.command("list")
+def api_keys_list(
+    tenant_id: Annotated[str | None, typer.Option("--tenant")] = None,
+    as_json: JsonFlag = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Keys by id, kind, tenant, scopes and whether revoked (never the keys themselves)."""
+
+    async def read(ops: Ops) -> Any:
+        return await ops.api_store().keys(tenant_id)
+
+    rows = [
+        {
+            "key_id": k.key_id,
+            "kind": k.kind,
+            "name": k.name,
+            "tenant_id": k.tenant_id,
+            "scopes": list(k.scopes),
+            "created_at": k.created_at.isoformat(),
+            "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+        }
+        for k in _run(_with_ops(_settings(state_dir), read))
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
+        typer.echo(
+            f"{r['key_id']}  {r['kind']:<8} {r['tenant_id'] or '*':<16} {state:<8} {r['name']}  {' '.join(r['scopes'])}"
+        )
+
+
+@keys_app.command("revoke")
+def api_keys_revoke(key_id: str, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """Revoke a key at once: every later request with it is refused (401)."""
+
+    async def revoke(ops: Ops) -> bool:
+        return bool(await ops.api_store().revoke(key_id, datetime.now(UTC)))
+
+    if not _run(_with_ops(_settings(state_dir), revoke)):
+        typer.echo(f"no active key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"key {key_id} revoked")
 
 
 def main() -> None:

@@ -38,10 +38,14 @@ DIRECTORY_READERS = ("metering", "wallet", "notifications", "subscriptions")
 
 @dataclass
 class Ops:
+    """The application layer: what the CLI and the HTTP API do, over one producer and one MongoDB client."""
+
     settings: Settings
     producer: AIOKafkaProducer
+    mongo: Any
 
     def _client(self) -> Any:
+        """A client of its own, for a caller that closes it (tests, the proof scripts)."""
         return make_client(self.settings, app_name="creditflow-cli")
 
     async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
@@ -58,15 +62,19 @@ class Ops:
         billing_anchor: date | None = None,
         wait: float = 60.0,
         readers: tuple[str, ...] = DIRECTORY_READERS,
+        member_list: list[Member] | None = None,
     ) -> TenantUpserted:
+        """Publish the tenant (its admins and members, or `member_list` with their languages and names) and wait
+        until every worker that needs the directory has it."""
+        people = member_list or [Member(email=a, role="admin") for a in admins] + [
+            Member(email=m, role="member") for m in members
+        ]
         tenant = TenantUpserted(
             tenant_id=tenant_id,
             revision=time.time_ns() // 1000,
             name=name or tenant_id,
             language=language,
-            members=tuple(
-                [Member(email=a, role="admin") for a in admins] + [Member(email=m, role="member") for m in members]
-            ),
+            members=tuple(people),
             billing_anchor=billing_anchor,
             updated_at=datetime.now(UTC),
         )
@@ -79,20 +87,17 @@ class Ops:
         self, tenant_id: str, revision: int, *, timeout: float, readers: tuple[str, ...] = DIRECTORY_READERS
     ) -> None:
         """Until every service that needs the directory has this revision of the tenant."""
-        client = self._client()
-        try:
-            deadline = time.monotonic() + timeout
-            for service in readers:
-                directory = TenantDirectory(client[self.settings.database_name(service)])
-                while True:
-                    tenant = await directory.get(tenant_id)
-                    if tenant is not None and tenant.revision >= revision:
-                        break
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"{service} has not seen tenant {tenant_id!r} within {timeout}s")
-                    await asyncio.sleep(0.1)
-        finally:
-            await client.close()
+        client = self.mongo
+        deadline = time.monotonic() + timeout
+        for service in readers:
+            directory = TenantDirectory(client[self.settings.database_name(service)])
+            while True:
+                tenant = await directory.get(tenant_id)
+                if tenant is not None and tenant.revision >= revision:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{service} has not seen tenant {tenant_id!r} within {timeout}s")
+                await asyncio.sleep(0.1)
 
     def _base(self, tenant_id: str, prefix: str, command_id: str | None) -> dict[str, Any]:
         return {
@@ -182,42 +187,33 @@ class Ops:
         wait = self._wait(wait)
         if not wait:
             return
-        client = self._client()
-        try:
-            prices = client[self.settings.database_name("metering")]["prices"]
-            deadline = time.monotonic() + wait
-            while (doc := await prices.find_one({"_id": price_key(change)})) is None or doc["change"][
-                "change_id"
-            ] != change.change_id:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"metering has not stored price change {change.change_id} within {wait}s")
-                await asyncio.sleep(0.1)
-        finally:
-            await client.close()
+        client = self.mongo
+        prices = client[self.settings.database_name("metering")]["prices"]
+        deadline = time.monotonic() + wait
+        while (doc := await prices.find_one({"_id": price_key(change)})) is None or doc["change"][
+            "change_id"
+        ] != change.change_id:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"metering has not stored price change {change.change_id} within {wait}s")
+            await asyncio.sleep(0.1)
 
     @asynccontextmanager
     async def price_store(self) -> AsyncIterator[MongoPriceStore]:
-        client = self._client()
-        try:
-            yield MongoPriceStore(client[self.settings.database_name("metering")])
-        finally:
-            await client.close()
+        client = self.mongo
+        yield MongoPriceStore(client[self.settings.database_name("metering")])
 
     async def command_outcome(self, tenant_id: str, command_id: str, *, timeout: float) -> dict[str, Any]:
         """The wallet events a command produced, once the wallet has applied it."""
-        client = self._client()
-        try:
-            applied = client[self.settings.database_name("wallet")]["applied_commands"]
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                marker = await applied.find_one({"_id": f"{tenant_id}|{command_id}"})
-                if marker is not None:
-                    events = [m["event"] for m in marker["events"] if m["topic"] == topics.WALLET_EVENTS]
-                    return {"command_id": command_id, "events": events}
-                await asyncio.sleep(0.1)
-            raise TimeoutError(f"the wallet has not applied {command_id} within {timeout}s")
-        finally:
-            await client.close()
+        client = self.mongo
+        applied = client[self.settings.database_name("wallet")]["applied_commands"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            marker = await applied.find_one({"_id": f"{tenant_id}|{command_id}"})
+            if marker is not None:
+                events = [m["event"] for m in marker["events"] if m["topic"] == topics.WALLET_EVENTS]
+                return {"command_id": command_id, "events": events}
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"the wallet has not applied {command_id} within {timeout}s")
 
     async def reconcile(self, tenant_id: str | None = None) -> dict[str, list[str]]:
         """Every tenant's (or one tenant's) invariant problems: balance == entries == buckets, floor held."""
@@ -236,20 +232,17 @@ class Ops:
         wait = self._wait(wait)
         if not wait:
             return None
-        client = self._client()
-        try:
-            db = client[self.settings.database_name("subscriptions")]
-            deadline = time.monotonic() + wait
-            while (marker := await db["applied"].find_one({"_id": f"{tenant_id}|{command_id}"})) is None:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"subscriptions has not applied {command_id} within {wait}s")
-                await asyncio.sleep(0.1)
-            found = [d async for d in db["outbox"].find({"_id": {"$in": marker["message_ids"]}})]
-            found.sort(key=lambda d: marker["message_ids"].index(d["_id"]))
-            events = [d["payload"] for d in found if d["topic"] == topics.SUBSCRIPTIONS_EVENTS]
-            return {"command_id": command_id, "events": events}
-        finally:
-            await client.close()
+        client = self.mongo
+        db = client[self.settings.database_name("subscriptions")]
+        deadline = time.monotonic() + wait
+        while (marker := await db["applied"].find_one({"_id": f"{tenant_id}|{command_id}"})) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"subscriptions has not applied {command_id} within {wait}s")
+            await asyncio.sleep(0.1)
+        found = [d async for d in db["outbox"].find({"_id": {"$in": marker["message_ids"]}})]
+        found.sort(key=lambda d: marker["message_ids"].index(d["_id"]))
+        events = [d["payload"] for d in found if d["topic"] == topics.SUBSCRIPTIONS_EVENTS]
+        return {"command_id": command_id, "events": events}
 
     async def run_scheduler_once(self, now: datetime, *, holder: str = "creditflow-cli") -> list[str]:
         """What the scheduler does every minute, once, at `now` (for operators and tests with a fake clock)."""
@@ -258,7 +251,7 @@ class Ops:
         from shared.kafka import make_broker
 
         broker = make_broker(self.settings, client_id="creditflow-cli-scheduler")
-        client = self._client()
+        client = self.mongo
         await broker.start()
         try:
             lease = MongoLease(client[self.settings.database_name("scheduler")])
@@ -267,15 +260,70 @@ class Ops:
             return published
         finally:
             await broker.stop()
-            await client.close()
+
+    async def command_status(self, tenant_id: str, command_id: str, service: str) -> dict[str, Any]:
+        """Where a command stands, without waiting: `pending`, `processing` (a purchase waiting for its payment),
+        `applied`, `refused` or `rejected` (with the reason code the events carry), or `failed` (a declined
+        payment); with the events it caused."""
+        from .views import command_status
+
+        db = self.mongo[self.settings.database_name(service)]
+        if service == "wallet":
+            marker = await db["applied_commands"].find_one({"_id": f"{tenant_id}|{command_id}"})
+            if marker is None:
+                return command_status(command_id, None)
+            events = [m["event"] for m in marker["events"] if m["topic"] == topics.WALLET_EVENTS]
+            for event in list(events):
+                if event["kind"] == "topup.requested":
+                    paid = await db["applied_commands"].find_one({"_id": f"{tenant_id}|payment:{event['payment_id']}"})
+                    if paid is None:
+                        return command_status(command_id, events, processing=True)
+                    events += [m["event"] for m in paid["events"] if m["topic"] == topics.WALLET_EVENTS]
+            return command_status(command_id, events)
+        marker = await db["applied"].find_one({"_id": f"{tenant_id}|{command_id}"})
+        if marker is None:
+            return command_status(command_id, None)
+        found = [d async for d in db["outbox"].find({"_id": {"$in": marker["message_ids"]}})]
+        found.sort(key=lambda d: marker["message_ids"].index(d["_id"]))
+        return command_status(command_id, [d["payload"] for d in found if d["topic"] == topics.SUBSCRIPTIONS_EVENTS])
+
+    async def wait_status(self, tenant_id: str, command_id: str, service: str, *, wait: float) -> dict[str, Any]:
+        """`command_status`, held up to `wait` seconds until the outcome is known."""
+        deadline = time.monotonic() + wait
+        while True:
+            status = await self.command_status(tenant_id, command_id, service)
+            if status["status"] not in ("pending", "processing") or time.monotonic() >= deadline:
+                return status
+            await asyncio.sleep(0.05)
 
     async def tenant(self, tenant_id: str, service: str = "wallet") -> TenantUpserted | None:
         """The tenant as `service`'s copy of the directory has it (None: no such tenant)."""
-        client = self._client()
-        try:
-            return await TenantDirectory(client[self.settings.database_name(service)]).get(tenant_id)
-        finally:
-            await client.close()
+        client = self.mongo
+        return await TenantDirectory(client[self.settings.database_name(service)]).get(tenant_id)
+
+    def api_store(self) -> Any:
+        from services.api.adapters.mongo import ApiStore
+
+        return ApiStore(self.mongo[self.settings.database_name("api")])
+
+    async def create_api_key(
+        self, kind: str, *, name: str, tenant_id: str | None = None, scopes: tuple[str, ...] = ()
+    ) -> tuple[Any, str]:
+        """A new key: (its record, the whole key, to show once). Only its hash is stored."""
+        from services.api.domain.keys import ApiKey, hash_secret, new_key
+
+        key_id, secret, whole = new_key(kind)  # type: ignore[arg-type]
+        key = ApiKey(key_id, kind, hash_secret(secret), name, datetime.now(UTC), tenant_id, scopes)  # type: ignore[arg-type]
+        store = self.api_store()
+        await store.create_indexes()
+        await store.add_key(key)
+        return key, whole
+
+    async def tenants(self, *, limit: int, after: str | None = None) -> list[TenantUpserted]:
+        """The tenants the wallet's directory knows, by id, after `after` (a page's cursor)."""
+        query: dict[str, Any] = {} if after is None else {"_id": {"$gt": after}}
+        found = self.mongo[self.settings.database_name("wallet")]["tenant_directory"].find(query)
+        return [TenantUpserted.model_validate(d["tenant"]) async for d in found.sort("_id", 1).limit(limit)]
 
     async def plan(self, tenant_id: str) -> dict[str, Any] | None:
         """The subscription read model as plain data (`views.plan_view`); None for an unknown tenant."""
@@ -304,50 +352,40 @@ class Ops:
 
     @asynccontextmanager
     async def subscription_store(self) -> AsyncIterator[MongoSubscriptionStore]:
-        client = self._client()
-        try:
-            yield MongoSubscriptionStore(client, client[self.settings.database_name("subscriptions")])
-        finally:
-            await client.close()
+        client = self.mongo
+        yield MongoSubscriptionStore(client, client[self.settings.database_name("subscriptions")])
 
     @asynccontextmanager
     async def wallet_store(self) -> AsyncIterator[MongoWalletStore]:
-        client = self._client()
-        try:
-            yield MongoWalletStore(client, client[self.settings.database_name("wallet")])
-        finally:
-            await client.close()
+        client = self.mongo
+        yield MongoWalletStore(client, client[self.settings.database_name("wallet")])
 
     @asynccontextmanager
     async def usage_store(self, database: str | None = None) -> AsyncIterator[MongoUsageStore]:
         """The metering worker's usage store, or (`database`) one of the same shape elsewhere, for tests."""
-        client = self._client()
-        try:
-            yield MongoUsageStore(
-                client, client[database or self.settings.database_name("metering")], dedup_window=timedelta(days=35)
-            )
-        finally:
-            await client.close()
+        client = self.mongo
+        yield MongoUsageStore(
+            client, client[database or self.settings.database_name("metering")], dedup_window=timedelta(days=35)
+        )
 
     @asynccontextmanager
     async def notification_log(self, database: str | None = None) -> AsyncIterator[MongoNotificationLog]:
         """The notifications worker's log, or (`database`) one of the same shape elsewhere, for tests."""
-        client = self._client()
-        try:
-            yield MongoNotificationLog(client[database or self.settings.database_name("notifications")])
-        finally:
-            await client.close()
+        client = self.mongo
+        yield MongoNotificationLog(client[database or self.settings.database_name("notifications")])
 
 
 @asynccontextmanager
-async def connect(settings: Settings) -> AsyncIterator[Ops]:
+async def connect(settings: Settings, *, app_name: str = "creditflow-cli") -> AsyncIterator[Ops]:
     producer = AIOKafkaProducer(**admin_kwargs(settings), acks="all", enable_idempotence=False)
     try:
         await producer.start()
     except BaseException:
         await producer.stop()
         raise
+    mongo = make_client(settings, app_name=app_name)
     try:
-        yield Ops(settings, producer)
+        yield Ops(settings, producer, mongo)
     finally:
+        await mongo.close()
         await producer.stop()

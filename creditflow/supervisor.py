@@ -14,7 +14,8 @@ from typing import IO
 from shared.config import Settings, env_for_workers
 from shared.localstack import free_port
 
-WORKERS = ("metering", "wallet", "notifications", "payments", "subscriptions", "scheduler")
+WORKERS = ("metering", "wallet", "notifications", "payments", "subscriptions", "scheduler", "api")
+"""`api` serves HTTP on its health port: `Supervisor.api_url`."""
 
 
 @dataclass
@@ -88,6 +89,11 @@ class Supervisor:
             time.sleep(0.2)
         if pending:
             raise TimeoutError(f"workers not healthy within {timeout}s: {', '.join(sorted(pending))}")
+
+    @property
+    def api_url(self) -> str | None:
+        api = self.workers.get("api")
+        return f"http://127.0.0.1:{api.health_port}" if api else None
 
     def restart_dead(self) -> list[str]:
         restarted = []

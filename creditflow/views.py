@@ -12,7 +12,7 @@ from services.subscriptions.domain.catalogue import Catalogue
 from services.subscriptions.domain.model import Account, AddOnState, Invoice
 from services.subscriptions.domain.rules import renewal_amount
 from services.wallet.domain.describe import Language, describe
-from services.wallet.domain.model import LedgerEntry
+from services.wallet.domain.model import LedgerEntry, Wallet, draw_order
 
 JSON = dict[str, Any]
 
@@ -124,6 +124,42 @@ def plan_text(view: JSON) -> list[str]:
     return lines
 
 
+def wallet_view(wallet: Wallet) -> JSON:
+    """The balance, the buckets in the order debits draw them (with expiries) and the wallet's settings."""
+    buckets = [
+        {
+            "bucket_id": b.bucket_id,
+            "kind": b.kind,
+            "remaining": display(b.remaining),
+            "priority": b.priority,
+            "expires_at": b.expires_at.isoformat() if b.expires_at else None,
+        }
+        for b in sorted(wallet.buckets, key=draw_order)
+    ]
+    rule = wallet.auto_recharge
+    return {
+        "tenant_id": wallet.tenant_id,
+        "balance": display(wallet.balance),
+        "version": wallet.version,
+        "policy": wallet.policy.kind,
+        "floor": display(wallet.policy.floor),
+        "thresholds": [display(t) for t in wallet.thresholds],
+        "credit_price_eur": display(wallet.credit_price),
+        "buckets": buckets,
+        "pending_payments": [p.payment_id for p in wallet.pending],
+        "auto_recharge": None
+        if rule is None
+        else {
+            "enabled": rule.enabled,
+            "below": display(rule.trigger),
+            "mode": rule.mode,
+            "amount": display(rule.amount),
+            "monthly_cap": display(rule.monthly_cap),
+            "consecutive_failures": wallet.recharge_failures,
+        },
+    }
+
+
 def ledger_row(entry: LedgerEntry, language: Language) -> JSON:
     return {
         "datetime": entry.occurred_at.isoformat(),
@@ -136,6 +172,7 @@ def ledger_row(entry: LedgerEntry, language: Language) -> JSON:
         "entry_id": entry.entry_id,
         "buckets": " ".join(f"{m.bucket_id}:{display(m.amount)}" for m in entry.movements),
         "reference": entry.reference or "",
+        "sequence": entry.sequence,
     }
 
 
@@ -191,3 +228,59 @@ def ledger_table(rows: list[JSON]) -> list[str]:
         ).rstrip()
 
     return [line(headers), *(line(c) for c in cells)]
+
+
+_FAILED = {
+    "command.refused": "refused",
+    "subscription.change_refused": "refused",
+    "debit.rejected": "rejected",
+    "topup.failed": "failed",
+}
+
+
+def command_status(command_id: str, events: list[JSON] | None, *, processing: bool = False) -> JSON:
+    """A command's outcome from the events it caused (None: not applied yet)."""
+    if events is None:
+        return {"command_id": command_id, "status": "pending", "reason": None, "detail": None, "events": []}
+    status, reason, detail = ("processing" if processing else "applied"), None, None
+    for event in events:
+        if event["kind"] in _FAILED:
+            status, reason = _FAILED[event["kind"]], event.get("reason")
+            detail = event.get("detail")
+            break
+    return {"command_id": command_id, "status": status, "reason": reason, "detail": detail, "events": events}
+
+
+def invoice_view(invoice: Invoice) -> JSON:
+    """An invoice as issued: seller, buyer, lines, VAT and totals in cents and euros."""
+    seller, buyer = invoice.seller, invoice.buyer
+    return {
+        **invoice_row(invoice),
+        "invoice_id": invoice.invoice_id,
+        "plan_name": invoice.plan_name,
+        "period": {"first_day": invoice.period_start.isoformat(), "renews_on": invoice.period_end.isoformat()},
+        "lines": [
+            {"description": line.description, "amount_minor": line.amount, "amount_eur": euros(line.amount)}
+            for line in invoice.lines
+        ],
+        "subtotal_minor": invoice.subtotal,
+        "vat_rate": str(invoice.vat_rate),
+        "vat_minor": invoice.vat,
+        "total_minor": invoice.total,
+        "vat_note": invoice.vat_note,
+        "currency": "EUR",
+        "seller": None
+        if seller is None
+        else {"name": seller.name, "country": seller.country, "vat_number": seller.vat_number},
+        "buyer": None
+        if buyer is None
+        else {
+            "company_name": buyer.company_name,
+            "address_line1": buyer.address_line1,
+            "address_line2": buyer.address_line2,
+            "postal_code": buyer.postal_code,
+            "city": buyer.city,
+            "country": buyer.country,
+            "vat_number": buyer.vat_number,
+        },
+    }

@@ -9,6 +9,7 @@ Reason = Literal[
     "schema_violation",
     "unsupported_schema_version",
     "unknown_tenant",
+    "tenant_mismatch",
     "unknown_meter",
     "invalid_quantity",
     "timestamp_in_future",

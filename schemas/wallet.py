@@ -289,5 +289,6 @@ class SpendState(WireModel):
     tenant_id: TenantId
     can_spend: bool
     balance: Credits
+    floor: Credits = Field(default=Decimal(0), description="The policy's floor: 0, or -limit under an overdraft.")
     as_of: UtcDatetime
     version: int

@@ -8,7 +8,7 @@ every command and worker that finds no environment variable reads that file.
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     commit each. Larger batches cost fewer round trips and per-tenant writes per event, and more redelivered
     work after a crash."""
 
-    def with_stack_file(self) -> "Settings":
+    def with_stack_file(self) -> Self:
         """Fill every address the environment left empty from `<state-dir>/stack.json`."""
         path = self.state_dir / STACK_FILE
         missing = not (self.kafka_bootstrap_servers and self.mongodb_uri and self.smtp_url)
@@ -57,7 +57,7 @@ class Settings(BaseSettings):
             update["smtp_url"] = SecretStr(stack["smtp_url"])
         return self.model_copy(update=update)
 
-    def require_addresses(self) -> "Settings":
+    def require_addresses(self) -> Self:
         resolved = self.with_stack_file()
         if not resolved.kafka_bootstrap_servers or not resolved.mongodb_uri:
             raise RuntimeError(

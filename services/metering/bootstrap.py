@@ -29,7 +29,7 @@ def utc_now() -> datetime:
 
 
 def bootstrap(settings: MeteringSettings | None = None) -> FastStream:
-    settings = settings or MeteringSettings().require_addresses()  # type: ignore[assignment]
+    settings = settings or MeteringSettings().require_addresses()
     assert settings is not None
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
     broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))

@@ -29,7 +29,7 @@ def utc_now() -> datetime:
 
 
 def bootstrap(settings: NotificationSettings | None = None) -> FastStream:
-    settings = settings or NotificationSettings().require_addresses()  # type: ignore[assignment]
+    settings = settings or NotificationSettings().require_addresses()
     assert settings is not None
     if settings.smtp_url is None:
         raise RuntimeError("SMTP_URL is not set (or start the local stack with `creditflow up`)")

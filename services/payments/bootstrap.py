@@ -18,7 +18,7 @@ SERVICE = "payments"
 
 
 def bootstrap(settings: PaymentsSettings | None = None) -> FastStream:
-    settings = settings or PaymentsSettings().require_addresses()  # type: ignore[assignment]
+    settings = settings or PaymentsSettings().require_addresses()
     assert settings is not None
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
     broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))

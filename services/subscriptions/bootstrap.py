@@ -24,7 +24,7 @@ SERVICE = "subscriptions"
 
 
 def bootstrap(settings: SubscriptionSettings | None = None) -> FastStream:
-    settings = settings or SubscriptionSettings().require_addresses()  # type: ignore[assignment]
+    settings = settings or SubscriptionSettings().require_addresses()
     assert settings is not None
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
     broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))

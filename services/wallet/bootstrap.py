@@ -27,7 +27,7 @@ def utc_now() -> datetime:
 
 
 def bootstrap(settings: WalletSettings | None = None) -> FastStream:
-    settings = settings or WalletSettings().require_addresses()  # type: ignore[assignment]
+    settings = settings or WalletSettings().require_addresses()
     assert settings is not None
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
     broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))

@@ -26,6 +26,8 @@ class LedgerQuery:
     entry_type: str | None = None
     site: str | None = None
     personnel: str | None = None
+    before_sequence: int | None = None
+    """Only entries older than this one (the ledger's cursor: entries are numbered 1, 2, ... per tenant)."""
 
 
 class WalletStore(Protocol):

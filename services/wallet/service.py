@@ -314,6 +314,7 @@ class WalletService:
             tenant_id=wallet.tenant_id,
             can_spend=wallet.balance > wallet.policy.floor,
             balance=from_micros(wallet.balance),
+            floor=from_micros(wallet.policy.floor),
             as_of=at,
             version=wallet.version,
         )

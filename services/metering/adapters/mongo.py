@@ -310,8 +310,7 @@ class MongoUsageStore:
                 {
                     "meter": d["meter"],
                     "period": d["period"],
-                    "period_start": d.get("period_start"),
-                    "period_end": d.get("period_end"),
+                    **_period_days(d.get("period_start"), d.get("period_end")),
                     "count": d["count"],
                     "quantity": display(d.get("quantity", 0)),
                     "max_quantity": display(d.get("max_quantity", 0)),
@@ -323,3 +322,11 @@ class MongoUsageStore:
                 }
             )
         return rows
+
+
+def _period_days(start: datetime | None, end: datetime | None) -> dict[str, str | None]:
+    """A billing period by its first and last day, both included (stored as the instants [start, end))."""
+    return {
+        "period_first_day": start.date().isoformat() if start else None,
+        "period_last_day": (end - timedelta(days=1)).date().isoformat() if end else None,
+    }

@@ -222,8 +222,12 @@ class MongoSubscriptionStore:
     async def tenants_with_apps(self) -> list[str]:
         return [d["_id"] async for d in self._accounts.find({"apps.0": {"$exists": True}}, {"_id": 1})]
 
-    async def invoices(self, tenant_id: str, *, limit: int = 100) -> list[Invoice]:
-        cursor = self._invoices.find({"tenant_id": tenant_id}).sort([("issued_on", DESCENDING), ("number", DESCENDING)])
+    async def invoices(self, tenant_id: str, *, limit: int = 100, before_number: str | None = None) -> list[Invoice]:
+        """Newest first (numbers are sequential); `before_number` is the cursor of the next page."""
+        query: dict[str, Any] = {"tenant_id": tenant_id}
+        if before_number is not None:
+            query["number"] = {"$lt": before_number}
+        cursor = self._invoices.find(query).sort([("number", DESCENDING)])
         return [invoice_from_doc(d) async for d in cursor.limit(limit)]
 
     async def invoice(self, tenant_id: str, number: str) -> Invoice | None:

@@ -38,6 +38,8 @@ def ledger_filter(tenant_id: str, query: LedgerQuery | None) -> Document:
         found["site"] = query.site
     if query.personnel is not None:
         found["personnel"] = query.personnel
+    if query.before_sequence is not None:
+        found["sequence"] = {"$lt": query.before_sequence}
     return found
 
 

@@ -1,0 +1,107 @@
+"""What every request handler reaches: the shared application layer (`creditflow.ops.Ops`, the same one the
+CLI uses), the API's own store and the in-memory spend view. Built once, in the app's lifespan."""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from creditflow.ops import Ops
+from creditflow.spend import SpendView
+
+from .adapters.mongo import ApiStore
+from .config import ApiSettings
+from .domain.keys import Principal, parse_key, verify
+from .problems import Problem
+
+SESSION_COOKIE = "cf_session"
+CSRF_HEADER = "x-csrf-token"
+
+
+@dataclass
+class Context:
+    settings: ApiSettings
+    ops: Ops
+    store: ApiStore
+    spend: SpendView
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[Context, Depends(context)]
+
+
+def session_hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+async def principal(request: Request, ctx: Ctx) -> Principal:
+    """The caller, from `Authorization: Bearer <key>` or a portal session cookie. A session may change state
+    only with its CSRF token in the `X-CSRF-Token` header (or the form's `csrf_token` field)."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        parsed = parse_key(header[7:].strip())
+        key = await ctx.store.key(parsed[0]) if parsed else None
+        if parsed is None or key is None or not verify(key, parsed[1]):
+            raise Problem(401, "unauthorized", "unknown or revoked API key")
+        return Principal(key.kind, key.key_id, key.tenant_id, key.scopes)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        session = await ctx.store.session(session_hash(cookie), datetime.now(UTC))
+        if session is None:
+            raise Problem(401, "unauthorized", "the portal session has expired; open a new link")
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            sent = request.headers.get(CSRF_HEADER)
+            if sent is None and request.headers.get("content-type", "").startswith("application/x-www-form"):
+                sent = str((await request.form()).get("csrf_token") or "")
+            if sent != session["csrf_token"]:
+                raise Problem(403, "csrf_failed", "a state change from a session needs its CSRF token")
+        return Principal(
+            "session", session["_id"], session["tenant_id"], tuple(session["scopes"]), member=session["member"]
+        )
+    raise Problem(401, "unauthorized", "send an API key as `Authorization: Bearer <key>`")
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+async def tenant_scope(tenant_id: str, caller: Caller) -> None:
+    """On every `/v1/tenants/{tenant_id}` route, before anything else (the body is not even read): a caller who
+    does not reach this tenant gets 404 and learns nothing."""
+    if not caller.reaches(tenant_id):
+        raise Problem(404, "not_found", f"no tenant {tenant_id!r}")
+
+
+Scoped = Depends(tenant_scope)
+
+
+def require(caller: Principal, tenant_id: str, scope: str) -> None:
+    """Every tenant route: the caller must reach this tenant (else 404, so it learns nothing) and hold the scope."""
+    if not caller.reaches(tenant_id):
+        raise Problem(404, "not_found", f"no tenant {tenant_id!r}")
+    if not caller.may(scope):
+        raise Problem(403, "missing_scope", f"this key lacks the scope {scope}")
+
+
+def operator_only(caller: Principal) -> None:
+    if caller.kind != "operator":
+        raise Problem(403, "operator_only", "only an operator key may do this")
+
+
+async def acting_admin(ctx: Context, caller: Principal, tenant_id: str, acting_as: str | None) -> str:
+    """The person who acts in what only a tenant's admin may do: a session's member, or the member an operator
+    or tenant key names in `Acting-As`. Refused with 403 `not_an_admin` unless an admin of this tenant."""
+    person = caller.member if caller.kind == "session" else acting_as
+    if not person:
+        raise Problem(403, "not_an_admin", "name the tenant admin who acts, in the `Acting-As` header")
+    tenant = await ctx.ops.tenant(tenant_id)
+    if tenant is None:
+        raise Problem(404, "not_found", f"no tenant {tenant_id!r}")
+    if person.lower() not in {m.email.lower() for m in tenant.admins()}:
+        raise Problem(403, "not_an_admin", f"{person} is not an admin of the tenant")
+    return person
