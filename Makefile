@@ -43,6 +43,7 @@ chaos: $(VENV)/.synced
 schemas: $(VENV)/.synced
 	$(BIN)/python -m schemas.export
 	$(BIN)/python -m schemas.asyncapi
+	$(BIN)/python -m services.api.openapi
 
 clean:
 	rm -rf $(VENV) $(STATE_DIR) .pytest_cache .ruff_cache .mypy_cache

@@ -69,6 +69,8 @@ async def on_problem(request: Request, exc: Exception) -> JSONResponse:
 async def on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return problem_response(request, 400, "malformed_json", "the body is not a JSON document", errors=errors)
     return problem_response(request, 422, "schema_violation", "the request does not follow the schema", errors=errors)
 
 
