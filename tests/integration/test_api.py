@@ -213,8 +213,9 @@ async def test_every_route_refuses_another_tenants_key(ops, operator, workers: S
     routes = [(method.upper(), path) for path, item in paths.items() if path.startswith("/v1/tenants/{tenant_id}")
               for method in item]  # fmt: skip
     assert len(routes) >= 25
-    async with httpx.AsyncClient(base_url=str(workers.api_url), timeout=30,
-                                 headers={"Authorization": f"Bearer {other_key}", "Acting-As": ADMIN}) as stranger:
+    async with httpx.AsyncClient(
+        base_url=str(workers.api_url), timeout=30, headers={"Authorization": f"Bearer {other_key}", "Acting-As": ADMIN}
+    ) as stranger:
         for method, template in routes:
             path = template.replace("{tenant_id}", tenant_id).replace("{number}", "CF-2026-000001")
             answer = await stranger.request(method, path, json={})

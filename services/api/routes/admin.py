@@ -16,7 +16,7 @@ from ..idempotency import NewId, once
 from ..problems import Problem, responses
 from .common import CommandStatus, Cursor, IdempotencyKey, Limit, decode_cursor, encode_cursor
 
-router = APIRouter(responses=responses(401, 403, 404))
+router = APIRouter(responses=responses(400, 401, 403, 404, 422))
 MEMBER_SCOPES = ("wallet:read", "usage:read", "subscriptions:read", "notifications:read")
 ADMIN_SCOPES = SCOPES
 
