@@ -109,9 +109,14 @@ def up(
         typer.echo(f"topics ready ({len(created)} created)")
         supervisor.start()
         typer.echo(f"workers healthy: {', '.join(supervisor.workers)} (logs in {state_dir / 'logs'})")
+        typer.echo(f"HTTP API: {supervisor.api_url} (OpenAPI: {supervisor.api_url}/docs)")
+        _remember(state_dir, api_url=supervisor.api_url)
         if demo and not stopping:
+            from .demo import show_api
+
             mailbox = stack.mailbox_dir if stack else state_dir / "mailbox"
             _run(_with_ops(settings, lambda ops: run_demo(ops, mailbox, say=typer.echo)))
+            _run(_with_ops(settings, lambda ops: show_api(ops, str(supervisor.api_url), say=typer.echo)))
         typer.echo("running; Ctrl-C to stop")
         while not stopping:
             for name in supervisor.restart_dead():
@@ -123,6 +128,15 @@ def up(
         if stack is not None:
             stack.stop()
         typer.echo("stopped")
+
+
+def _remember(state_dir: Path, **values: Any) -> None:
+    """Add to `<state-dir>/stack.json` what became known after the servers started (the API's address)."""
+    from shared.config import STACK_FILE
+
+    path = state_dir / STACK_FILE
+    current = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**current, **values}, indent=2))
 
 
 def _secret(value: str) -> Any:

@@ -60,3 +60,12 @@ async def run_demo(ops: Ops, mailbox: Path, *, say: object = print, events: int 
             f"balance now {display((await wallet.wallet(TENANT)).balance)} credits; "
             f"see `creditflow wallet ledger {TENANT}`"
         )
+
+
+async def show_api(ops: Ops, api_url: str, *, say: object = print) -> None:
+    """An operator key for the demo (shown once) and a `curl` line that works as printed."""
+    echo = say if callable(say) else print
+    _, key = await ops.create_api_key("operator", name="make up demo")
+    echo("the HTTP API, with an operator key created for the demo (shown once):")
+    echo(f"  curl -s -H 'Authorization: Bearer {key}' {api_url}/v1/tenants/{TENANT}/wallet")
+    echo(f"  curl -s -H 'Authorization: Bearer {key}' '{api_url}/v1/tenants/{TENANT}/spend-check?meter=sms&quantity=1'")

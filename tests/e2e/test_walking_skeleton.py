@@ -123,6 +123,7 @@ async def test_usage_to_balance_to_email_and_dead_letter(running_stack) -> None:
     await eventually(balance, timeout=60)
     ledger = json.loads(cli(state_dir, "wallet", "ledger", tenant, "--json").stdout)
     assert [(row["type"], row["value"]) for row in ledger] == [("sms", "-0.15")] * 3 + [("topup", "100.3")]
+    assert [row["description"] for row in ledger] == ["SMS"] * 3 + ["Achat de 100,3 crédits"]
 
     # a low-balance e-mail to each admin, none to the member
     mailbox = Path(stack["mailbox_dir"])
@@ -150,3 +151,22 @@ async def test_usage_to_balance_to_email_and_dead_letter(running_stack) -> None:
     assert letter["reason"] == "malformed_json"
     assert letter["key"] == tenant
     assert up.poll() is None
+
+    # the HTTP API, as README shows it: its address in stack.json, an operator key from the CLI, curl's request
+    import httpx
+
+    api_url = json.loads((state_dir / "stack.json").read_text())["api_url"]
+    made = cli(state_dir, "api-keys", "create", "--operator", "--name", "e2e")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.splitlines()[-1]
+    async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {key}"}) as client:
+        wallet = (await client.get(f"/v1/tenants/{tenant}/wallet")).json()
+        assert wallet["balance"] == "99.85"
+    listed = cli(state_dir, "api-keys", "list", "--json")
+    assert key not in listed.stdout  # keys are shown once, then only their id
+    key_id = key.split("_")[2]
+    assert cli(state_dir, "api-keys", "revoke", key_id).returncode == 0
+    async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {key}"}) as client:
+        assert (await client.get(f"/v1/tenants/{tenant}/wallet")).status_code == 401
+    logs = "".join(p.read_text(errors="replace") for p in (state_dir / "logs").glob("*.log"))
+    assert key.split("_")[3] not in logs  # the secret never reaches a log

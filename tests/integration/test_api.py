@@ -239,3 +239,45 @@ async def test_bad_input_is_a_problem_document_never_a_500(operator, tenant_id) 
     assert (huge.status_code, huge.json()["code"]) == (413, "oversize")
     unauthenticated = await httpx.AsyncClient(base_url=str(operator.base_url)).get(f"/v1/tenants/{tenant_id}/wallet")
     assert (unauthenticated.status_code, unauthenticated.json()["code"]) == (401, "unauthorized")
+
+
+async def test_a_portal_link_becomes_a_cookie_session_once_and_state_changes_need_its_csrf_token(
+    operator, workers: Supervisor, tenant_id
+) -> None:
+    await new_tenant(operator, tenant_id)
+    other = f"{tenant_id}-b"
+    await new_tenant(operator, other)
+
+    async def session_for(member: str) -> httpx.AsyncClient:
+        link = await operator.post("/v1/portal-sessions", json={"tenant_id": tenant_id, "member": member})
+        assert link.status_code == 201, link.text
+        browser = httpx.AsyncClient(base_url=str(workers.api_url), timeout=30)
+        entered = await browser.get(link.json()["url"])
+        assert entered.status_code == 303 and entered.headers["location"] == f"/console/{tenant_id}"
+        cookie = entered.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie
+        again = await httpx.AsyncClient(base_url=str(workers.api_url)).get(link.json()["url"])
+        assert (again.status_code, again.json()["code"]) == (403, "link_expired")  # one time only
+        return browser
+
+    admin = await session_for(ADMIN)
+    me = (await admin.get("/v1/session")).json()
+    assert (me["member"], me["role"]) == (ADMIN, "admin")
+    url = f"/v1/tenants/{tenant_id}/wallet/top-ups"
+    no_token = await admin.post(url, json={"credits": "10"})
+    assert (no_token.status_code, no_token.json()["code"]) == (403, "csrf_failed")
+    bought = await outcome(admin, await admin.post(url, json={"credits": "10"},
+                                                   headers={"X-CSRF-Token": me["csrf_token"]}))  # fmt: skip
+    assert bought["status"] == "applied"
+    assert (await admin.get(f"/v1/tenants/{other}/wallet")).status_code == 404  # another tenant: nothing
+
+    member = await session_for(MEMBER)
+    token = (await member.get("/v1/session")).json()["csrf_token"]
+    refused = await member.post(url, json={"credits": "10"}, headers={"X-CSRF-Token": token})
+    assert (refused.status_code, refused.json()["code"]) == (403, "not_an_admin")
+    assert (await member.get(f"/v1/tenants/{tenant_id}/wallet")).json()["balance"] == "10"  # members may read
+
+    tampered = httpx.AsyncClient(base_url=str(workers.api_url), cookies={"cf_session": "forged"})
+    assert (await tampered.get(f"/v1/tenants/{tenant_id}/wallet")).status_code == 401
+    for client in (admin, member, tampered):
+        await client.aclose()

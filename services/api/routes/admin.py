@@ -17,8 +17,9 @@ from ..problems import Problem, responses
 from .common import CommandStatus, Cursor, IdempotencyKey, Limit, decode_cursor, encode_cursor
 
 router = APIRouter(responses=responses(400, 401, 403, 404, 422))
-MEMBER_SCOPES = ("wallet:read", "usage:read", "subscriptions:read", "notifications:read")
-ADMIN_SCOPES = SCOPES
+SESSION_SCOPES = SCOPES
+"""A session may try anything its tenant's people do; what only an admin may do is refused `not_an_admin` for a
+member by the same check as for an API key acting on a member's behalf."""
 
 
 class MemberBody(BaseModel):
@@ -166,7 +167,7 @@ async def portal_session(
                 "tenant_id": tenant.tenant_id,
                 "member": member.email,
                 "role": member.role,
-                "scopes": list(ADMIN_SCOPES if member.role == "admin" else MEMBER_SCOPES),
+                "scopes": list(SESSION_SCOPES),
                 "token_hash": session_hash(token),
                 "link_expires_at": link_expires,
                 "expires_at": link_expires,
