@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.config import Settings
+from services.api.config import ApiSettings
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 MANIFESTS = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "creditflow.yaml").read_text()))
-WORKERS = ("metering", "wallet", "notifications", "payments", "subscriptions", "scheduler")
-SETTINGS_ENV = {(f.alias or name).upper() for name, f in Settings.model_fields.items()}
+WORKERS = ("metering", "wallet", "notifications", "payments", "subscriptions", "scheduler", "api")
+SETTINGS_ENV = {(f.alias or name).upper() for name, f in ApiSettings.model_fields.items()}
 
 
 def test_compose_runs_kafka_in_kraft_mode_and_mongodb_as_a_replica_set() -> None:
