@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEMO ?= 1
 STATE_DIR ?= .creditflow
 
-.PHONY: up test unit integration lint typecheck schemas bench chaos clean
+.PHONY: up test unit integration lint typecheck schemas bench bench-api chaos clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ typecheck: $(VENV)/.synced
 
 bench: $(VENV)/.synced
 	$(BIN)/python -m proof.bench
+
+bench-api: $(VENV)/.synced
+	$(BIN)/python -m benchmarks.api
 
 chaos: $(VENV)/.synced
 	$(BIN)/python -m proof.chaos

@@ -2,7 +2,8 @@
 CLI uses), the API's own store and the in-memory spend view. Built once, in the app's lifespan."""
 
 import hashlib
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -13,11 +14,35 @@ from creditflow.spend import SpendView
 
 from .adapters.mongo import ApiStore
 from .config import ApiSettings
-from .domain.keys import Principal, parse_key, verify
+from .domain.keys import ApiKey, Principal, parse_key, verify
 from .problems import Problem
 
 SESSION_COOKIE = "cf_session"
 CSRF_HEADER = "x-csrf-token"
+
+
+KEY_CACHE_SECONDS = 2.0
+"""How long a replica trusts the key record it read: a revoked key stops working within this time."""
+
+
+@dataclass
+class KeyCache:
+    """Key records by id, read from the store at most every `KEY_CACHE_SECONDS` per key (not one database read
+    per request). Only what the store holds is cached: the hash, never a presented secret."""
+
+    store: ApiStore
+    _found: dict[str, tuple[float, ApiKey | None]] = field(default_factory=dict)
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        now = time.monotonic()
+        hit = self._found.get(key_id)
+        if hit is not None and now - hit[0] < KEY_CACHE_SECONDS:
+            return hit[1]
+        key = await self.store.key(key_id)
+        if len(self._found) > 10_000:
+            self._found.clear()
+        self._found[key_id] = (now, key)
+        return key
 
 
 @dataclass
@@ -26,6 +51,10 @@ class Context:
     ops: Ops
     store: ApiStore
     spend: SpendView
+    keys: KeyCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = KeyCache(self.store)
 
 
 def context(request: Request) -> Context:
@@ -46,7 +75,7 @@ async def principal(request: Request, ctx: Ctx) -> Principal:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         parsed = parse_key(header[7:].strip())
-        key = await ctx.store.key(parsed[0]) if parsed else None
+        key = await ctx.keys.get(parsed[0]) if parsed else None
         if parsed is None or key is None or not verify(key, parsed[1]):
             raise Problem(401, "unauthorized", "unknown or revoked API key")
         return Principal(key.kind, key.key_id, key.tenant_id, key.scopes)

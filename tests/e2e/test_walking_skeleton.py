@@ -167,6 +167,10 @@ async def test_usage_to_balance_to_email_and_dead_letter(running_stack) -> None:
     key_id = key.split("_")[2]
     assert cli(state_dir, "api-keys", "revoke", key_id).returncode == 0
     async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {key}"}) as client:
-        assert (await client.get(f"/v1/tenants/{tenant}/wallet")).status_code == 401
+
+        async def refused() -> bool:  # within the API's key cache time (2 s)
+            return (await client.get(f"/v1/tenants/{tenant}/wallet")).status_code == 401
+
+        await eventually(refused, timeout=10)
     logs = "".join(p.read_text(errors="replace") for p in (state_dir / "logs").glob("*.log"))
     assert key.split("_")[3] not in logs  # the secret never reaches a log

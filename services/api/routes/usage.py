@@ -20,7 +20,10 @@ from ..problems import Problem, responses
 from .common import IdempotencyKey
 
 router = APIRouter(
-    prefix="/v1/tenants/{tenant_id}", dependencies=[Scoped], tags=["usage"], responses=responses(400, 401, 403, 404, 422)
+    prefix="/v1/tenants/{tenant_id}",
+    dependencies=[Scoped],
+    tags=["usage"],
+    responses=responses(400, 401, 403, 404, 422),
 )
 
 

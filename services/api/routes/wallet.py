@@ -22,7 +22,10 @@ from ..problems import Problem, responses
 from .common import ActingAs, CommandAccepted, Cursor, IdempotencyKey, Limit, accepted, decode_cursor, encode_cursor
 
 router = APIRouter(
-    prefix="/v1/tenants/{tenant_id}", dependencies=[Scoped], tags=["wallet"], responses=responses(400, 401, 403, 404, 422)
+    prefix="/v1/tenants/{tenant_id}",
+    dependencies=[Scoped],
+    tags=["wallet"],
+    responses=responses(400, 401, 403, 404, 422),
 )
 Positive = Annotated[Credits, Field(gt=0)]
 
