@@ -88,6 +88,8 @@ async def _reads(
         nonlocal errors
         reader, writer = await asyncio.open_connection(host, int(port))
         i = n
+        if pace:  # clients start spread over one step, not in a burst of `clients` requests at once
+            await asyncio.sleep(pace * n / clients)
         try:
             while time.perf_counter() < deadline:
                 tenant = names[i % len(names)]
