@@ -221,6 +221,15 @@ async def test_every_route_refuses_another_tenants_key(ops, operator, workers: S
             answer = await stranger.request(method, path, json={})
             assert answer.status_code == 404, (method, path, answer.status_code, answer.text)
             assert answer.json()["code"] == "not_found", answer.text
+    # a portal session of the other tenant's admin, with its CSRF token: the same 404 everywhere
+    link = (await operator.post("/v1/portal-sessions", json={"tenant_id": other, "member": ADMIN})).json()["url"]
+    async with httpx.AsyncClient(base_url=str(workers.api_url), timeout=30) as browser:
+        await browser.get(link)
+        token = (await browser.get("/v1/session")).json()["csrf_token"]
+        for method, template in routes:
+            path = template.replace("{tenant_id}", tenant_id).replace("{number}", "CF-2026-000001")
+            answer = await browser.request(method, path, json={}, headers={"X-CSRF-Token": token})
+            assert answer.status_code == 404, (method, path, answer.status_code, answer.text)
     # and the same key reaches its own tenant
     async with httpx.AsyncClient(base_url=str(workers.api_url),
                                  headers={"Authorization": f"Bearer {other_key}"}) as own:  # fmt: skip

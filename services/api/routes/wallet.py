@@ -3,6 +3,7 @@ corrections, settings; the spend check from memory."""
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -128,12 +129,41 @@ async def ledger(
     return {"data": page, "next_cursor": encode_cursor(page[-1]["sequence"]) if more and page else None}
 
 
+Posted: dict[str, Any] = {"status_code": 202, "response_model": CommandAccepted, "responses": responses(409, 422)}
+Build = Callable[[dict[str, Any], str | None], Any]
+
+
+async def _post(
+    request: Request,
+    ctx: Ctx,
+    caller: Caller,
+    tenant_id: str,
+    prefix: str,
+    build: Build,
+    *,
+    operator: bool = False,
+    acting_as: str | None = None,
+    admin: bool = False,
+) -> JSONResponse:
+    """One wallet command: scope, who may (an operator; or a tenant admin acting), then the command, sent once per
+    Idempotency-Key. `build` makes it from the common fields and the acting admin."""
+    require(caller, tenant_id, "wallet:write")
+    if operator:
+        operator_only(caller)
+    person = await acting_admin(ctx, caller, tenant_id, acting_as) if admin else None
+
+    async def run(new_id: NewId) -> tuple[int, Any]:
+        try:
+            command = build(_base(tenant_id, new_id, prefix), person)
+        except ValueError as exc:
+            raise Problem(422, "schema_violation", str(exc)) from None
+        return await _send(ctx, command)
+
+    return await once(request, ctx, caller, run)
+
+
 @router.post(
-    "/wallet/top-ups",
-    status_code=202,
-    response_model=CommandAccepted,
-    responses=responses(409, 422),
-    summary="Buy credits (a tenant admin): paid through the payment provider, credited when it succeeds",
+    "/wallet/top-ups", summary="Buy credits (a tenant admin): paid through the provider, credited on success", **Posted
 )
 async def top_up(
     tenant_id: str,
@@ -144,55 +174,42 @@ async def top_up(
     acting_as: ActingAs = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    require(caller, tenant_id, "wallet:write")
-    person = await acting_admin(ctx, caller, tenant_id, acting_as)
+    return await _post(
+        request,
+        ctx,
+        caller,
+        tenant_id,
+        "topup",
+        admin=True,
+        acting_as=acting_as,
+        build=lambda base, person: wire.TopUp(**base, credits=body.credits, requested_by=person),
+    )
 
-    async def run(new_id: NewId) -> tuple[int, Any]:
-        return await _send(
-            ctx, wire.TopUp(**_base(tenant_id, new_id, "topup"), credits=body.credits, requested_by=person)
-        )
 
-    return await once(request, ctx, caller, run)
-
-
-@router.post(
-    "/wallet/grants",
-    status_code=202,
-    response_model=CommandAccepted,
-    responses=responses(409, 422),
-    summary="Give credits (operator)",
-)
+@router.post("/wallet/grants", summary="Give credits (operator)", **Posted)
 async def grant(
     tenant_id: str, body: GrantBody, request: Request, ctx: Ctx, caller: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    require(caller, tenant_id, "wallet:write")
-    operator_only(caller)
-
-    async def run(new_id: NewId) -> tuple[int, Any]:
-        try:
-            command = wire.Grant(
-                **_base(tenant_id, new_id, "grant"),
-                amount=body.credits,
-                grant_kind=body.kind,
-                expires_at=body.expires_at,
-                priority=body.priority,
-                source=body.reason,
-                granted_by="api",
-            )
-        except ValueError as exc:
-            raise Problem(422, "invalid_grant", str(exc)) from None
-        return await _send(ctx, command)
-
-    return await once(request, ctx, caller, run)
+    return await _post(
+        request,
+        ctx,
+        caller,
+        tenant_id,
+        "grant",
+        operator=True,
+        build=lambda base, _: wire.Grant(
+            **base,
+            amount=body.credits,
+            grant_kind=body.kind,
+            expires_at=body.expires_at,
+            priority=body.priority,
+            source=body.reason,
+            granted_by="api",
+        ),
+    )
 
 
-@router.post(
-    "/wallet/voids",
-    status_code=202,
-    response_model=CommandAccepted,
-    responses=responses(409, 422),
-    summary="Cancel a ledger entry (operator)",
-)
+@router.post("/wallet/voids", summary="Cancel a ledger entry (operator)", **Posted)
 async def void(
     tenant_id: str,
     body: ReverseBody,
@@ -201,24 +218,18 @@ async def void(
     caller: Caller,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    require(caller, tenant_id, "wallet:write")
-    operator_only(caller)
+    return await _post(
+        request,
+        ctx,
+        caller,
+        tenant_id,
+        "void",
+        operator=True,
+        build=lambda base, _: wire.Void(**base, entry_id=body.entry_id, reason=body.reason, by="api"),
+    )
 
-    async def run(new_id: NewId) -> tuple[int, Any]:
-        return await _send(
-            ctx, wire.Void(**_base(tenant_id, new_id, "void"), entry_id=body.entry_id, reason=body.reason, by="api")
-        )
 
-    return await once(request, ctx, caller, run)
-
-
-@router.post(
-    "/wallet/refunds",
-    status_code=202,
-    response_model=CommandAccepted,
-    responses=responses(409, 422),
-    summary="Give back part or all of a debit (operator)",
-)
+@router.post("/wallet/refunds", summary="Give back part or all of a debit (operator)", **Posted)
 async def refund(
     tenant_id: str,
     body: ReverseBody,
@@ -227,34 +238,21 @@ async def refund(
     caller: Caller,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    require(caller, tenant_id, "wallet:write")
-    operator_only(caller)
     if body.credits is None:
         raise Problem(422, "schema_violation", "a refund needs `credits`")
-    credits = body.credits
-
-    async def run(new_id: NewId) -> tuple[int, Any]:
-        return await _send(
-            ctx,
-            wire.Refund(
-                **_base(tenant_id, new_id, "refund"),
-                entry_id=body.entry_id,
-                amount=credits,
-                reason=body.reason,
-                by="api",
-            ),
-        )
-
-    return await once(request, ctx, caller, run)
+    amount = body.credits
+    return await _post(
+        request,
+        ctx,
+        caller,
+        tenant_id,
+        "refund",
+        operator=True,
+        build=lambda base, _: wire.Refund(**base, entry_id=body.entry_id, amount=amount, reason=body.reason, by="api"),
+    )
 
 
-@router.post(
-    "/wallet/adjustments",
-    status_code=202,
-    response_model=CommandAccepted,
-    responses=responses(409, 422),
-    summary="An operator's correction, positive or negative",
-)
+@router.post("/wallet/adjustments", summary="An operator's correction, positive or negative", **Posted)
 async def adjustment(
     tenant_id: str,
     body: AdjustmentBody,
@@ -263,28 +261,21 @@ async def adjustment(
     caller: Caller,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    require(caller, tenant_id, "wallet:write")
-    operator_only(caller)
-    if body.credits == 0:
-        raise Problem(422, "schema_violation", "an adjustment cannot be zero")
-
-    async def run(new_id: NewId) -> tuple[int, Any]:
-        return await _send(
-            ctx,
-            wire.Adjustment(
-                **_base(tenant_id, new_id, "adjustment"), amount=body.credits, reason=body.reason, by="api"
-            ),
-        )
-
-    return await once(request, ctx, caller, run)
+    return await _post(
+        request,
+        ctx,
+        caller,
+        tenant_id,
+        "adjustment",
+        operator=True,
+        build=lambda base, _: wire.Adjustment(**base, amount=body.credits, reason=body.reason, by="api"),
+    )
 
 
 @router.post(
     "/wallet/settings",
-    status_code=202,
-    response_model=CommandAccepted,
-    responses=responses(409, 422),
     summary="Policy, thresholds, automatic recharge, credit price, payment method (a tenant admin)",
+    **Posted,
 )
 async def settings(
     tenant_id: str,
@@ -295,16 +286,16 @@ async def settings(
     acting_as: ActingAs = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    require(caller, tenant_id, "wallet:write")
-    person = await acting_admin(ctx, caller, tenant_id, acting_as)
-
-    async def run(new_id: NewId) -> tuple[int, Any]:
-        command = wire.Configure(
-            **_base(tenant_id, new_id, "configure"), by=person, **body.model_dump(exclude_none=True)
-        )
-        return await _send(ctx, command)
-
-    return await once(request, ctx, caller, run)
+    return await _post(
+        request,
+        ctx,
+        caller,
+        tenant_id,
+        "configure",
+        admin=True,
+        acting_as=acting_as,
+        build=lambda base, person: wire.Configure(**base, by=person, **body.model_dump(exclude_none=True)),
+    )
 
 
 @router.get("/spend-check", tags=["usage"], summary="May the tenant spend this now? From memory, no database read")
