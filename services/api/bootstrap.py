@@ -138,9 +138,10 @@ def create_app(settings: ApiSettings, *, wire_context: Callable[[FastAPI], Await
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_error)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    from .console import routes as console
     from .routes import admin, subscriptions, usage, wallet
 
-    for module in (admin, wallet, usage, subscriptions):
+    for module in (admin, wallet, usage, subscriptions, console):
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)

@@ -160,6 +160,9 @@ class MongoWalletStore:
         )
         return [entry_from_doc(doc) async for doc in cursor]
 
+    async def count_entries(self, tenant_id: str, query: LedgerQuery | None = None) -> int:
+        return await self._ledger.count_documents(ledger_filter(tenant_id, query))
+
     async def entry(self, tenant_id: str, entry_id: str) -> LedgerEntry | None:
         doc = await self._ledger.find_one({"_id": entry_id, "tenant_id": tenant_id})
         return entry_from_doc(doc) if doc else None

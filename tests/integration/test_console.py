@@ -1,0 +1,120 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright, against the real stack, entered the
+only way there is, through a portal link. Screenshots of each page go to `<state-dir>/screenshots`."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from creditflow.supervisor import Supervisor
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+ADMIN = "admin@acme.example"
+MEMBER = "member@acme.example"
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail("the browser tests need Debian's chromium: apt-get install -y chromium (.ci/run does it)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def operator(ops, workers: Supervisor) -> AsyncIterator[httpx.AsyncClient]:
+    _, key = await ops.create_api_key("operator", name="console tests")
+    async with httpx.AsyncClient(base_url=str(workers.api_url), headers={"Authorization": f"Bearer {key}"},
+                                 timeout=60) as client:  # fmt: skip
+        yield client
+
+
+async def tenant(operator: httpx.AsyncClient, tenant_id: str, language: str) -> None:
+    members = [{"email": ADMIN, "role": "admin", "name": "Jean-Luc Lemaire"}, {"email": MEMBER, "role": "member"}]
+    body = {"tenant_id": tenant_id, "name": "Insypro", "language": language, "members": members}
+    assert (await operator.post("/v1/tenants", json=body)).status_code == 201
+
+
+async def enter(browser: Any, operator: httpx.AsyncClient, tenant_id: str, member: str, width: int = 1200) -> Any:
+    link = (await operator.post("/v1/portal-sessions", json={"tenant_id": tenant_id, "member": member})).json()
+    page = await browser.new_page(viewport={"width": width, "height": 900})
+    await page.goto(link["url"])
+    return page
+
+
+async def shot(page: Any, stack: Any, name: str) -> None:
+    folder = Path(stack.settings.state_dir) / "screenshots"
+    folder.mkdir(exist_ok=True)
+    await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+async def test_an_admin_tops_up_and_sees_the_balance_and_the_new_ledger_line(
+    browser, operator, stack, tenant_id
+) -> None:
+    await tenant(operator, tenant_id, "fr")
+    page = await enter(browser, operator, tenant_id, ADMIN)
+
+    assert await page.get_by_role("heading", name="Crédits", exact=True).is_visible(), await page.content()
+    assert await page.get_by_text("1 crédit coûte 1,00 €.").is_visible()
+    await page.get_by_label("Crédits", exact=True).fill("279.50")
+    await page.get_by_role("button", name="Recharger les crédits").click()
+
+    await page.get_by_role("status").wait_for()
+    assert await page.get_by_test_id("balance").inner_text() == "279,50"
+    assert await page.get_by_test_id("items").inner_text() == "1 élément"
+    row = page.get_by_role("row").filter(has_text="Achat de 279,5 crédits")
+    assert await row.count() == 1 and "279,50" in await row.inner_text()
+    await shot(page, stack, "credits-fr")
+
+    # the same page in English, and at a phone's width
+    await page.goto(f"{page.url.split('?')[0]}?lang=en")
+    assert await page.get_by_role("heading", name="Credits", exact=True).is_visible()
+    assert await page.get_by_text("1 credit costs €1.00.").is_visible()
+    assert await page.get_by_test_id("balance").inner_text() == "279.50"
+    await shot(page, stack, "credits-en")
+    await page.set_viewport_size({"width": 375, "height": 800})
+    assert await page.get_by_role("button", name="Top up credits").is_visible()
+    await shot(page, stack, "credits-375")
+    await page.close()
+
+
+async def test_a_member_cannot_buy_and_sees_who_can(browser, operator, stack, tenant_id) -> None:
+    await tenant(operator, tenant_id, "fr")
+    page = await enter(browser, operator, tenant_id, MEMBER)
+
+    assert await page.get_by_role("button", name="Recharger les crédits").count() == 0
+    assert await page.get_by_text(f"Seuls les administrateurs peuvent acheter des crédits : {ADMIN}.").is_visible()
+    # a forged form post from the member's session is refused too
+    base = page.url.split("/console/")[0]
+    session = await (await page.request.get(f"{base}/v1/session")).json()
+    answer = await page.request.post(f"{base}/console/{tenant_id}/credits/top-up",
+                                     form={"credits": "10", "csrf_token": session["csrf_token"]})  # fmt: skip
+    assert "Refus" in await answer.text()
+    assert (await (await page.request.get(f"{base}/v1/tenants/{tenant_id}/wallet")).json())["balance"] == "0"
+    await shot(page, stack, "credits-member")
+    await page.close()
+
+
+async def test_no_page_shows_another_tenants_data_with_a_tampered_url_or_cookie(browser, operator, tenant_id) -> None:
+    other = f"{tenant_id}-x"
+    await tenant(operator, tenant_id, "fr")
+    await tenant(operator, other, "en")
+    page = await enter(browser, operator, tenant_id, ADMIN)
+
+    base = page.url.split("/console/")[0]
+    tampered = await page.goto(f"{base}/console/{other}/credits")
+    assert tampered is not None and tampered.status == 404
+    await page.context.clear_cookies()
+    await page.context.add_cookies([{"name": "cf_session", "value": "forged", "url": page.url}])
+    forged = await page.goto(f"{base}/console/{tenant_id}/credits")
+    assert forged is not None and forged.status == 401
+    await page.close()
