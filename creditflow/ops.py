@@ -319,6 +319,41 @@ class Ops:
         await store.add_key(key)
         return key, whole
 
+    async def preview(self, command: Any) -> dict[str, Any]:
+        """What a subscription command would do today, decided by the subscription rules themselves on the
+        stored account, without applying it: refused (with the reason) or the invoices it would issue."""
+        from services.subscriptions.domain.catalogue import catalogue_from
+        from services.subscriptions.domain.events import Refused
+        from services.subscriptions.domain.rules import decide
+
+        async with self.subscription_store() as store:
+            account, document = await store.account(command.tenant_id), await store.catalogue()
+        if document is None:
+            return {"refused": "no_catalogue", "detail": "the subscriptions service has not loaded its catalogue"}
+        admins = {str(command.by).lower()} if command.by else set()
+        outcome = decide(
+            account,
+            command,
+            today=command.issued_at.date(),
+            catalogue=catalogue_from(document),
+            admins=frozenset(admins),
+        )
+        refused = next((e for e in outcome.effects if isinstance(e, Refused)), None)
+        if refused is not None:
+            return {"refused": refused.reason, "detail": refused.detail}
+        return {
+            "refused": None,
+            "invoices": [
+                {
+                    "lines": [(line.description, line.amount) for line in i.lines],
+                    "subtotal": i.subtotal,
+                    "vat": i.vat,
+                    "total": i.total,
+                }
+                for i in outcome.invoices
+            ],
+        }
+
     async def tenants(self, *, limit: int, after: str | None = None) -> list[TenantUpserted]:
         """The tenants the wallet's directory knows, by id, after `after` (a page's cursor)."""
         query: dict[str, Any] = {} if after is None else {"_id": {"$gt": after}}

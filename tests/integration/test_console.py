@@ -118,3 +118,96 @@ async def test_no_page_shows_another_tenants_data_with_a_tampered_url_or_cookie(
     forged = await page.goto(f"{base}/console/{tenant_id}/credits")
     assert forged is not None and forged.status == 401
     await page.close()
+
+
+async def start_plan(operator: httpx.AsyncClient, tenant_id: str, days_ago: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    admin = {"Acting-As": ADMIN}
+    info = {"company_name": "Insypro SA", "address_line1": "Rue Neuve 1", "postal_code": "1000", "city": "Bruxelles",
+            "country": "BE", "vat_number": "BE0999999999"}  # fmt: skip
+    for path, body in (("billing-info", info),
+                       ("subscription/start", {"plan": "team", "seats": 2, "start_on": (
+                           datetime.now(UTC) - timedelta(days=days_ago)).date().isoformat()})):  # fmt: skip
+        answer = await operator.post(f"/v1/tenants/{tenant_id}/{path}", json=body, headers=admin)
+        status = await operator.get(f"/v1/commands/{answer.json()['command_id']}", params={"wait": 20})
+        assert status.json()["status"] == "applied", status.text
+
+
+async def test_seats_then_an_upgrade_shows_the_prorated_amount_and_invoices_it_then_the_receipt_downloads(
+    browser, operator, stack, tenant_id
+) -> None:
+    await tenant(operator, tenant_id, "fr")
+    await start_plan(operator, tenant_id, days_ago=0)
+    page = await enter(browser, operator, tenant_id, ADMIN)
+    await page.get_by_role("link", name="Abonnement").click()
+
+    # one user more, at once
+    await page.get_by_role("button", name="Un utilisateur de plus").click()
+    await page.get_by_role("status").wait_for()
+    assert await page.get_by_test_id("seats").inner_text() == "3"
+    # the upgrade: the prorated amount first, then confirmed
+    await page.locator("#plan-choice").select_option("business")
+    await page.get_by_role("button", name="Voir le montant").click()
+    preview = await page.get_by_test_id("preview").inner_text()
+    assert preview.startswith("Montant au prorata pour le reste de la période :") and "€" in preview
+    await shot(page, stack, "subscription-fr")
+    await page.get_by_role("button", name="Confirmer et payer").click()
+    await page.get_by_role("status").wait_for()
+    assert "Business" in await page.get_by_role("heading", level=2).first.inner_text()
+
+    # the payment history has the three invoices; the receipt of the first downloads as a PDF with the payer
+    await page.get_by_role("link", name="Facturation").click()
+    assert await page.get_by_role("row").count() == 4  # a header and three invoices
+    await shot(page, stack, "billing-fr")
+    async with page.expect_download() as download:
+        await page.get_by_role("link", name="Reçu (PDF)").last.click()
+    path = await (await download.value).path()
+    from tests.integration.test_api import pdf_text
+
+    text = pdf_text(Path(path).read_bytes())
+    assert "Insypro SA" in text and "36,30" in text  # 2 users x 15.00 + 21 % VAT
+    await page.get_by_role("link", name="Notifications").click()
+    await shot(page, stack, "notifications-fr")
+    await page.close()
+
+
+async def test_a_change_within_15_days_shows_the_rule_and_the_date_and_a_cancel_shows_the_last_day(
+    browser, operator, stack, tenant_id
+) -> None:
+    await tenant(operator, tenant_id, "en")
+    await start_plan(operator, tenant_id, days_ago=20)
+    page = await enter(browser, operator, tenant_id, ADMIN)
+    await page.goto(page.url.replace("/credits", "/subscription"))
+    renews = (await page.get_by_test_id("next-invoice").inner_text()).splitlines()[0]  # "Renews on 11 December 2026"
+
+    await page.locator("#plan-choice").select_option("business")
+    await page.get_by_role("button", name="Review the amount").click()
+    refused = await page.get_by_test_id("preview").inner_text()
+    assert refused.startswith("Refused: the renewal is on ") and "15 days" in refused
+    assert renews.startswith("Renews on ")
+    await shot(page, stack, "subscription-en-refused")
+    await page.goto(page.url.split("?")[0])
+    # cancelling is a change too: within 15 days it is refused with the same rule
+    await page.get_by_role("button", name="Cancel the subscription").click()
+    await page.get_by_role("status").wait_for()
+    assert "15 days" in await page.get_by_role("status").inner_text()
+    await page.close()
+
+
+async def test_a_cancel_shows_the_last_day_of_access(browser, operator, stack, tenant_id) -> None:
+    await tenant(operator, tenant_id, "fr")
+    await start_plan(operator, tenant_id, days_ago=0)
+    page = await enter(browser, operator, tenant_id, ADMIN)
+    await page.goto(page.url.replace("/credits", "/subscription"))
+    note = await page.get_by_text("Votre accès se terminera le dernier jour de votre licence").inner_text()
+
+    await page.get_by_role("button", name="Se désabonner").click()
+
+    await page.get_by_role("status").wait_for()
+    status = await page.get_by_role("status").inner_text()
+    assert status.startswith("Abonnement résilié : accès jusqu'au ") and status.split("jusqu'au ")[1][:6] in note
+    assert await page.get_by_test_id("last-day").is_visible()
+    assert await page.get_by_role("button", name="Réactiver").is_visible()
+    await shot(page, stack, "subscription-fr-cancelled")
+    await page.close()

@@ -2,10 +2,11 @@
 in the member's language (else the tenant's; `?lang=` switches and is remembered). Plain HTML forms; a state
 change carries the session's CSRF token and goes through the same commands as the API."""
 
+import uuid
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
@@ -152,3 +153,149 @@ async def top_up(
     else:
         notice, error = words("refused", detail=status["detail"] or status["reason"]), True
     return RedirectResponse(f"{back}?{urlencode({'notice': notice, **({'error': 1} if error else {})})}", 303)
+
+
+# --- subscription, billing, notifications --------------------------------------------------------------------
+
+
+@router.get("/console/{tenant_id}/subscription")
+async def subscription_page(
+    request: Request,
+    tenant_id: str,
+    preview_plan: Annotated[str | None, Query(max_length=41)] = None,
+    preview_interval: Annotated[Literal["monthly", "quarterly", "annual"] | None, Query()] = None,
+    notice: Annotated[str | None, Query(max_length=500)] = None,
+    error: bool = False,
+) -> Response:
+    from services.subscriptions.domain.catalogue import catalogue_from
+
+    ctx, caller, tenant, words, session = await _visit(request, tenant_id)
+    view = await ctx.ops.plan(tenant_id)
+    async with ctx.ops.subscription_store() as store:
+        account, document = await store.account(tenant_id), await store.catalogue()
+    catalogue = catalogue_from(document) if document else None
+    preview = None
+    sub = (view or {}).get("subscription")
+    if preview_plan and sub:
+        command = _subscription_command(
+            "plan", tenant_id, caller, {"plan": preview_plan, "interval": preview_interval or sub["interval"]}
+        )
+        preview = await ctx.ops.preview(command) if command is not None else None
+    addon = next(iter(catalogue.addons.values()), None) if catalogue else None
+    current_addon = next((a for a in (sub or {}).get("addons", []) if addon and a["addon"] == addon.code), None)
+    return _page(
+        "subscription",
+        words,
+        tenant=tenant,
+        member=caller.member,
+        view=view,
+        preview=preview,
+        preview_plan=preview_plan,
+        preview_interval=preview_interval or (sub or {}).get("interval"),
+        plans=list(catalogue.plans.values()) if catalogue else [],
+        addon_name=addon.name if addon else "",
+        addon_plans=list(addon.plans.values()) if addon else [],
+        current_addon=current_addon,
+        billing=account.billing_info,
+        is_admin=session["role"] == "admin",
+        admins=[m.email for m in tenant.admins()],
+        csrf_token=session["csrf_token"],
+        notice=notice,
+        notice_error=error,
+    )
+
+
+def _subscription_command(action: str, tenant_id: str, caller: Principal, form: dict[str, str]) -> Any:
+    """The subscription command a console form asks for (None: the form does not say enough)."""
+    from pydantic import ValidationError
+
+    from schemas import subscriptions as sw
+
+    base = {
+        "command_id": f"{action}:console:{uuid.uuid4()}",
+        "tenant_id": tenant_id,
+        "issued_at": datetime.now(UTC),
+        "by": caller.member,
+    }
+    try:
+        match action:
+            case "start":
+                return sw.Start(
+                    **base,
+                    plan=form["plan"],
+                    interval=form.get("interval", "monthly"),
+                    seats=int(form.get("seats") or 1),
+                )
+            case "plan":
+                return sw.ChangePlan(**base, plan=form["plan"], interval=form.get("interval") or None)
+            case "seats":
+                return sw.ChangeSeats(**base, seats=int(form["seats"]))
+            case "addon":
+                return sw.ChangeAddOn(
+                    **base, addon="reunion-client", plan=form.get("plan") or None, seats=int(form.get("seats") or 1)
+                )
+            case "cancel":
+                return sw.Cancel(**base)
+            case "reactivate":
+                return sw.Reactivate(**base)
+            case "billing-info":
+                info = sw.BillingInfo(
+                    company_name=form["company_name"],
+                    address_line1=form["address_line1"],
+                    postal_code=form["postal_code"],
+                    city=form["city"],
+                    country=form["country"].upper(),
+                    vat_number=form.get("vat_number") or None,
+                )
+                return sw.SetBillingInfo(**base, billing_info=info)
+            case "payment-method":
+                if form.get("sepa"):
+                    return sw.SetPaymentMethod(**base, method="sepa", iban_last4=form["sepa"].upper())
+                brand, last4, expiry = form["card"].split()
+                month, year = expiry.split("/")
+                card = sw.Card(brand=brand, last4=last4, exp_month=int(month), exp_year=int(year), funding="credit")
+                return sw.SetPaymentMethod(**base, method="card", card=card)
+    except (KeyError, ValueError, ValidationError):
+        return None
+    return None
+
+
+@router.post("/console/{tenant_id}/subscription/{action}")
+async def subscription_action(request: Request, tenant_id: str, action: str) -> RedirectResponse:
+    ctx, caller, _, words, session = await _visit(request, tenant_id)  # the CSRF token is checked by `principal`
+    back = f"/console/{tenant_id}/subscription"
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    command = _subscription_command(action, tenant_id, caller, form)
+    if session["role"] != "admin" or command is None:
+        detail = words("only_admins", admins=caller.member) if command else form.get("plan") or action
+        return RedirectResponse(f"{back}?{urlencode({'notice': words('refused', detail=detail), 'error': 1})}", 303)
+    await ctx.store.record_command(command.command_id, tenant_id, "subscriptions", command.kind, command.issued_at)
+    await ctx.ops.send_subscription(command, wait=0)
+    status = await ctx.ops.wait_status(tenant_id, command.command_id, "subscriptions", wait=10)
+    if status["status"] == "refused":
+        notice, error = words("refused", detail=status["detail"] or status["reason"]), True
+    elif status["status"] == "applied" and action == "cancel":
+        ended = next((e for e in status["events"] if "last_day_of_access" in e), None)
+        notice = words("cancelled", day=words.day(ended["last_day_of_access"])) if ended else words("applied")
+        error = False
+    else:
+        notice, error = words("applied"), False
+    return RedirectResponse(f"{back}?{urlencode({'notice': notice, **({'error': 1} if error else {})})}", 303)
+
+
+@router.get("/console/{tenant_id}/billing")
+async def billing_page(request: Request, tenant_id: str) -> Response:
+    from creditflow.views import invoice_row
+
+    ctx, caller, tenant, words, _ = await _visit(request, tenant_id)
+    async with ctx.ops.subscription_store() as store:
+        invoices = [invoice_row(i) for i in await store.invoices(tenant_id, limit=100)]
+    return _page("billing", words, tenant=tenant, member=caller.member, invoices=invoices)
+
+
+@router.get("/console/{tenant_id}/notifications")
+async def notifications_page(request: Request, tenant_id: str) -> Response:
+    ctx, caller, tenant, words, _ = await _visit(request, tenant_id)
+    async with ctx.ops.notification_log() as log:
+        rows = await log.list(tenant_id, limit=100)
+    return _page("notifications", words, tenant=tenant, member=caller.member, rows=rows)

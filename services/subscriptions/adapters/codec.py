@@ -58,7 +58,10 @@ def _subscription(raw: Document | None) -> Subscription | None:
 
 def _app_user(raw: Any) -> AppUser:
     """Users were stored as plain ids before they had names."""
-    return AppUser(raw) if isinstance(raw, str) else AppUser(**raw)
+    if isinstance(raw, str):
+        return AppUser(raw)
+    since = raw.get("since")
+    return AppUser(raw["user_id"], raw.get("name"), date.fromisoformat(since) if since else None)
 
 
 def account_from_doc(doc: Document | None, tenant_id: str) -> Account:

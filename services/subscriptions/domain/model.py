@@ -83,6 +83,8 @@ class AppUser:
 
     user_id: str
     name: str | None = None
+    since: date | None = None
+    """The day the user was given the app: no fee is due for a month that ended before it."""
 
     @property
     def display_name(self) -> str:

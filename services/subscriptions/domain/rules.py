@@ -178,8 +178,14 @@ def decide(
             if command.app not in catalogue.apps:
                 return _refuse(account, "unknown_app", f"no app {command.app!r} in the catalogue")
             apps = dict(account.apps)
+            known = {u.user_id: u for u in apps.get(command.app, ())}
             users = (u if isinstance(u, wire.AppUser) else wire.AppUser(user_id=u) for u in command.users)
-            apps[command.app] = tuple({u.user_id: AppUser(u.user_id, u.name) for u in users}.values())
+            apps[command.app] = tuple(
+                {
+                    u.user_id: AppUser(u.user_id, u.name, known[u.user_id].since if u.user_id in known else today)
+                    for u in users
+                }.values()
+            )
             kept = tuple(sorted((a, u) for a, u in apps.items() if u))
             return Outcome(replace(account, apps=kept), [])
     sub = account.subscription
@@ -556,11 +562,14 @@ def _allowances(account: Account, day: date, catalogue: Catalogue, *, today: dat
 
 
 def month_end(account: Account, month: str, catalogue: Catalogue) -> Outcome:
-    """One fee per user of each app for `month` (YYYY-MM), debited from credits."""
+    """One fee per user of each app for `month` (YYYY-MM), debited from credits; a user given the app after the
+    month ended (a late month-end tick) owes nothing for it."""
+    year, number = (int(x) for x in month.split("-"))
+    last_day = add_months(date(year, number, 1), 1) - timedelta(days=1)
     effects: list[Effect] = []
     for code, users in account.apps:
         app = catalogue.apps.get(code)
         if app is None:
             continue
-        effects += [FeeDue(code, app, user, month) for user in users]
+        effects += [FeeDue(code, app, user, month) for user in users if user.since is None or user.since <= last_day]
     return Outcome(account, effects)

@@ -435,3 +435,16 @@ def test_the_last_day_of_access_is_the_day_before_the_renewal() -> None:
     assert scheduled.subscription.last_day == date(2026, 12, 20)
     ended = on_day(account, date(2026, 12, 21), CATALOGUE)
     assert [e.last_day_of_access for e in ended.effects if isinstance(e, ev.Ended)] == [date(2026, 12, 20)]
+
+
+def test_a_user_given_an_app_after_a_month_ended_owes_nothing_for_that_month_even_if_its_tick_comes_late() -> None:
+    account, _ = run(Account("acme"), command(wire.AssignApp, "a1", app="inspecteur", users=["ann"]), date(2026, 12, 3))
+    account, _ = run(account, command(wire.AssignApp, "a2", app="inspecteur", users=["ann", "bob"]), date(2027, 1, 5))
+
+    november = month_end(account, "2026-11", CATALOGUE).effects
+    december = month_end(account, "2026-12", CATALOGUE).effects
+    january = month_end(account, "2027-01", CATALOGUE).effects
+
+    assert november == []
+    assert [f.user.user_id for f in december] == ["ann"]  # assigned again in January: still since 3 December
+    assert [f.user.user_id for f in january] == ["ann", "bob"]
