@@ -69,3 +69,10 @@ async def show_api(ops: Ops, api_url: str, *, say: object = print) -> None:
     echo("the HTTP API, with an operator key created for the demo (shown once):")
     echo(f"  curl -s -H 'Authorization: Bearer {key}' {api_url}/v1/tenants/{TENANT}/wallet")
     echo(f"  curl -s -H 'Authorization: Bearer {key}' '{api_url}/v1/tenants/{TENANT}/spend-check?meter=sms&quantity=1'")
+    echo("the console (one-time links, valid 5 minutes; ask for new ones with POST /v1/portal-sessions):")
+    import httpx
+
+    async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {key}"}) as client:
+        for who, member in (("admin", ADMINS[0]), ("member", MEMBER)):
+            link = await client.post("/v1/portal-sessions", json={"tenant_id": TENANT, "member": member})
+            echo(f"  {who} {member}: {link.json()['url']}")

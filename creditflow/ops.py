@@ -354,6 +354,41 @@ class Ops:
             ],
         }
 
+    async def usage_view(self, tenant_id: str, period: str | None, language: str) -> dict[str, Any]:
+        """A billing period's usage (the current one, or the one starting on `period`): the metering report per
+        meter, the periods there are, and the credits charged per day and meter as an SVG chart."""
+        from datetime import date as Date
+
+        from services.metering.domain.model import meter_name
+        from services.metering.domain.rules import billing_period
+        from services.wallet.ports import LedgerQuery
+
+        from .usage_chart import chart_svg, per_day
+
+        tenant = await self.tenant(tenant_id, "metering")
+        anchor = tenant.billing_anchor if tenant else None
+        at = datetime.combine(Date.fromisoformat(period), datetime.min.time(), tzinfo=UTC) if period else None
+        current = billing_period(at or datetime.now(UTC), anchor)
+        async with self.usage_store() as store:
+            every = await store.usage(tenant_id)
+        report = [{**r, "name": meter_name(r["meter"], language)} for r in every if r["period"] == current.key]
+        periods = sorted({r["period"] for r in every} | {current.key}, reverse=True)
+        rows = await self.ledger(
+            tenant_id, limit=10_000, query=LedgerQuery(since=current.start, until=current.end), language=language
+        )
+        first, last = current.start.date(), (current.end - timedelta(days=1)).date()
+        days, series = per_day(rows, first, last)  # the whole period: the days to come stay empty
+        title = "Crédits dépensés par jour" if language == "fr" else "Credits spent per day"
+        unit = "crédits" if language == "fr" else "credits"
+        return {
+            "period": current.key,
+            "first_day": first.isoformat(),
+            "last_day": last.isoformat(),
+            "periods": periods,
+            "report": report,
+            "chart": chart_svg(days, series, title=title, unit=unit),
+        }
+
     async def tenants(self, *, limit: int, after: str | None = None) -> list[TenantUpserted]:
         """The tenants the wallet's directory knows, by id, after `after` (a page's cursor)."""
         query: dict[str, Any] = {} if after is None else {"_id": {"$gt": after}}

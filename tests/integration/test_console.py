@@ -211,3 +211,30 @@ async def test_a_cancel_shows_the_last_day_of_access(browser, operator, stack, t
     assert await page.get_by_role("button", name="Réactiver").is_visible()
     await shot(page, stack, "subscription-fr-cancelled")
     await page.close()
+
+
+async def test_usage_shows_the_period_per_meter_with_a_chart_per_day(browser, operator, stack, tenant_id) -> None:
+    from datetime import UTC, datetime
+
+    await tenant(operator, tenant_id, "en")
+    await operator.post(f"/v1/tenants/{tenant_id}/wallet/grants", json={"credits": "50", "kind": "purchased"})
+    now = datetime.now(UTC).isoformat()
+    events = [{"event_id": f"u-{n}", "tenant_id": tenant_id, "type": kind, "quantity": 1, "occurred_at": now,
+               **({"properties": {"recipients": 2}} if kind == "document" else {})}
+              for n, kind in enumerate(["sms", "sms", "sms", "document"])]  # fmt: skip
+    assert (await operator.post(f"/v1/tenants/{tenant_id}/usage-events", json=events)).json()["accepted"] == 4
+    page = await enter(browser, operator, tenant_id, ADMIN)
+
+    async def shown() -> bool:
+        await page.goto(page.url.split("/console/")[0] + f"/console/{tenant_id}/usage")
+        return await page.get_by_role("row").count() == 3  # a header, sms and document
+
+    from tests.conftest import eventually
+
+    await eventually(shown, timeout=30, interval=1)
+    chart = page.get_by_test_id("chart").get_by_role("img")
+    assert await chart.get_attribute("aria-label") == "Credits spent per day"
+    legend = await page.get_by_test_id("chart").inner_text()
+    assert "SMS — 0.45 credits" in legend and "Document sent — 2.00 credits" in legend
+    await shot(page, stack, "usage-en")
+    await page.close()

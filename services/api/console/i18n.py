@@ -61,6 +61,17 @@ WORDS: dict[str, dict[Language, str]] = {
     "kind_overdraft": {"fr": "découvert", "en": "overdraft"},
     "none_yet": {"fr": "Aucune opération pour l'instant.", "en": "Nothing yet."},
     "subscription": {"fr": "Abonnement", "en": "Subscription"},
+    "usage": {"fr": "Utilisation", "en": "Usage"},
+    "usage_period": {"fr": "Du {first} au {last}", "en": "From {first} to {last}"},
+    "billing_period": {"fr": "Période de facturation", "en": "Billing period"},
+    "show": {"fr": "Afficher", "en": "Show"},
+    "usage_resets": {
+        "fr": "Votre consommation est réinitialisée chaque mois à la date de facturation.",
+        "en": "Your usage resets every month on the billing date.",
+    },
+    "meter": {"fr": "Compteur", "en": "Meter"},
+    "events": {"fr": "Événements", "en": "Events"},
+    "quantity": {"fr": "Quantité", "en": "Quantity"},
     "billing": {"fr": "Facturation", "en": "Billing"},
     "notifications": {"fr": "Notifications", "en": "Notifications"},
     "no_plan": {"fr": "Aucun abonnement.", "en": "No subscription."},
@@ -91,7 +102,7 @@ WORDS: dict[str, dict[Language, str]] = {
     },
     "fifteen_days": {
         "fr": "Les modifications (à part les ajouts d'utilisateurs) doivent être faites au moins 15 jours "
-              "avant le renouvellement, le {day}.",
+        "avant le renouvellement, le {day}.",
         "en": "Changes (other than adding users) must be made at least 15 days before the renewal, on {day}.",
     },
     "addon": {"fr": "L'add-on {name}", "en": "The {name} add-on"},

@@ -299,3 +299,14 @@ async def notifications_page(request: Request, tenant_id: str) -> Response:
     async with ctx.ops.notification_log() as log:
         rows = await log.list(tenant_id, limit=100)
     return _page("notifications", words, tenant=tenant, member=caller.member, rows=rows)
+
+
+@router.get("/console/{tenant_id}/usage")
+async def usage_page(
+    request: Request,
+    tenant_id: str,
+    period: Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")] = None,
+) -> Response:
+    ctx, caller, tenant, words, _ = await _visit(request, tenant_id)
+    view = await ctx.ops.usage_view(tenant_id, period, words.language)
+    return _page("usage", words, tenant=tenant, member=caller.member, view=view)
