@@ -184,8 +184,11 @@ async def test_a_change_within_15_days_shows_the_rule_and_the_date_and_a_cancel_
     await page.locator("#plan-choice").select_option("business")
     await page.get_by_role("button", name="Review the amount").click()
     refused = await page.get_by_test_id("preview").inner_text()
-    assert refused.startswith("Refused: the renewal is on ") and "15 days" in refused
     assert renews.startswith("Renews on ")
+    day = renews.removeprefix("Renews on ")
+    assert refused == (
+        f"Refused: Changes (other than adding users) must be made at least 15 days before the renewal, on {day}."
+    )
     await shot(page, stack, "subscription-en-refused")
     await page.goto(page.url.split("?")[0])
     # cancelling is a change too: within 15 days it is refused with the same rule
@@ -237,4 +240,24 @@ async def test_usage_shows_the_period_per_meter_with_a_chart_per_day(browser, op
     legend = await page.get_by_test_id("chart").inner_text()
     assert "SMS — 0.45 credits" in legend and "Document sent — 2.00 credits" in legend
     await shot(page, stack, "usage-en")
+    await page.close()
+
+
+async def test_an_expired_or_prepaid_card_is_refused_with_a_clear_message(browser, operator, tenant_id) -> None:
+    await tenant(operator, tenant_id, "fr")
+    await start_plan(operator, tenant_id, days_ago=0)
+    page = await enter(browser, operator, tenant_id, ADMIN)
+    await page.goto(page.url.replace("/credits", "/subscription"))
+
+    await page.locator("#pm-card").fill("Visa 4242 01/2020")
+    await page.get_by_role("button", name="Enregistrer").last.click()
+    await page.get_by_role("status").wait_for()
+    assert await page.get_by_role("status").inner_text() == (
+        "Refusé : cette carte a expiré (01/2020) ; une carte expirée n'est pas acceptée."
+    )
+    await page.locator("#pm-card").fill("Visa 4242 12/2030")
+    await page.locator("#pm-funding").select_option("prepaid")
+    await page.get_by_role("button", name="Enregistrer").last.click()
+    await page.get_by_role("status").wait_for()
+    assert await page.get_by_role("status").inner_text() == "Refusé : une carte prépayée n'est pas acceptée."
     await page.close()

@@ -125,6 +125,16 @@ WORDS: dict[str, dict[Language, str]] = {
         "fr": "Domiciliation SEPA (4 derniers caractères de l'IBAN)",
         "en": "SEPA direct debit (last 4 of the IBAN)",
     },
+    "funding": {"fr": "Type de carte", "en": "Card type"},
+    "card_expired": {
+        "fr": "cette carte a expiré ({expiry}) ; une carte expirée n'est pas acceptée.",
+        "en": "this card expired ({expiry}); an expired card is not accepted.",
+    },
+    "card_prepaid": {"fr": "une carte prépayée n'est pas acceptée.", "en": "a prepaid card is not accepted."},
+    "not_an_admin": {"fr": "seuls les administrateurs peuvent le faire.", "en": "only admins can do this."},
+    "funding_credit": {"fr": "crédit", "en": "credit"},
+    "funding_debit": {"fr": "débit", "en": "debit"},
+    "funding_prepaid": {"fr": "prépayée", "en": "prepaid"},
     "cancel": {"fr": "Se désabonner", "en": "Cancel the subscription"},
     "cancel_note": {
         "fr": "Votre accès se terminera le dernier jour de votre licence, le {day}.",

@@ -181,6 +181,8 @@ async def subscription_page(
             "plan", tenant_id, caller, {"plan": preview_plan, "interval": preview_interval or sub["interval"]}
         )
         preview = await ctx.ops.preview(command) if command is not None else None
+        if preview and preview["refused"]:
+            preview["detail"] = reason_text(words, preview["refused"], preview["detail"], sub["renews_on"])
     addon = next(iter(catalogue.addons.values()), None) if catalogue else None
     current_addon = next((a for a in (sub or {}).get("addons", []) if addon and a["addon"] == addon.code), None)
     return _page(
@@ -203,6 +205,19 @@ async def subscription_page(
         notice=notice,
         notice_error=error,
     )
+
+
+def reason_text(words: Words, reason: str | None, detail: str | None, renews_on: str | None) -> str:
+    """A refusal in the reader's language: the rule behind the reason code, with its date or card."""
+    if reason == "within_15_days_of_renewal" and renews_on:
+        return words("refused", detail=words("fifteen_days", day=words.day(renews_on)))
+    if reason == "payment_method_refused" and detail:
+        key = "card_prepaid" if "prepaid" in detail else "card_expired" if "expired" in detail else None
+        if key:
+            return words("refused", detail=words(key, expiry=detail.rsplit(" ", 1)[-1]))
+    if reason == "not_an_admin":
+        return words("refused", detail=words("not_an_admin"))
+    return words("refused", detail=detail or reason or "")
 
 
 def _subscription_command(action: str, tenant_id: str, caller: Principal, form: dict[str, str]) -> Any:
@@ -253,7 +268,13 @@ def _subscription_command(action: str, tenant_id: str, caller: Principal, form: 
                     return sw.SetPaymentMethod(**base, method="sepa", iban_last4=form["sepa"].upper())
                 brand, last4, expiry = form["card"].split()
                 month, year = expiry.split("/")
-                card = sw.Card(brand=brand, last4=last4, exp_month=int(month), exp_year=int(year), funding="credit")
+                card = sw.Card(
+                    brand=brand,
+                    last4=last4,
+                    exp_month=int(month),
+                    exp_year=int(year),
+                    funding=form.get("funding") or "credit",
+                )
                 return sw.SetPaymentMethod(**base, method="card", card=card)
     except (KeyError, ValueError, ValidationError):
         return None
@@ -273,7 +294,9 @@ async def subscription_action(request: Request, tenant_id: str, action: str) -> 
     await ctx.ops.send_subscription(command, wait=0)
     status = await ctx.ops.wait_status(tenant_id, command.command_id, "subscriptions", wait=10)
     if status["status"] == "refused":
-        notice, error = words("refused", detail=status["detail"] or status["reason"]), True
+        view = await ctx.ops.plan(tenant_id)
+        renews = ((view or {}).get("subscription") or {}).get("renews_on")
+        notice, error = reason_text(words, status["reason"], status["detail"], renews), True
     elif status["status"] == "applied" and action == "cancel":
         ended = next((e for e in status["events"] if "last_day_of_access" in e), None)
         notice = words("cancelled", day=words.day(ended["last_day_of_access"])) if ended else words("applied")
