@@ -261,3 +261,37 @@ async def test_an_expired_or_prepaid_card_is_refused_with_a_clear_message(browse
     await page.get_by_role("status").wait_for()
     assert await page.get_by_role("status").inner_text() == "Refusé : une carte prépayée n'est pas acceptée."
     await page.close()
+
+
+async def test_an_admin_sets_automatic_recharge_and_alerts_and_the_top_up_is_reachable_by_keyboard(
+    browser, operator, tenant_id
+) -> None:
+    await tenant(operator, tenant_id, "en")
+    page = await enter(browser, operator, tenant_id, ADMIN)
+
+    await page.locator("#ar-on").select_option("on")
+    await page.locator("#th").fill("100 20 0")
+    await page.get_by_role("button", name="Save").click()
+    await page.get_by_role("status").wait_for()
+    assert await page.get_by_role("status").inner_text() == "Done."
+    text = await page.locator("main").inner_text()
+    assert "Below 10.00 credits, buy 50.00 credits (at most 200.00 a month)." in text
+    assert "E-mail alerts to admins below: 100.00, 20.00, 0.00" in text
+
+    # keyboard only: focus the amount, type, Tab to the button, Enter
+    await page.locator("#credits").focus()
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("12")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Top up credits"
+    await page.keyboard.press("Enter")
+    await page.get_by_role("status").wait_for()
+
+    async def credited() -> bool:  # 12 bought, and the 50 the recharge bought when the balance was 0 < 10
+        await page.reload()
+        return await page.get_by_test_id("balance").inner_text() == "62.00"
+
+    from tests.conftest import eventually
+
+    await eventually(credited, timeout=30, interval=0.5)
+    await page.close()

@@ -126,6 +126,11 @@ WORDS: dict[str, dict[Language, str]] = {
         "en": "SEPA direct debit (last 4 of the IBAN)",
     },
     "funding": {"fr": "Type de carte", "en": "Card type"},
+    "ar_below": {"fr": "Recharger sous (crédits)", "en": "Recharge below (credits)"},
+    "ar_buy": {"fr": "Acheter (crédits)", "en": "Buy (credits)"},
+    "ar_cap": {"fr": "Au plus par mois", "en": "At most a month"},
+    "on": {"fr": "activée", "en": "on"},
+    "off": {"fr": "désactivée", "en": "off"},
     "card_expired": {
         "fr": "cette carte a expiré ({expiry}) ; une carte expirée n'est pas acceptée.",
         "en": "this card expired ({expiry}); an expired card is not accepted.",

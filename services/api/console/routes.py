@@ -333,3 +333,41 @@ async def usage_page(
     ctx, caller, tenant, words, _ = await _visit(request, tenant_id)
     view = await ctx.ops.usage_view(tenant_id, period, words.language)
     return _page("usage", words, tenant=tenant, member=caller.member, view=view)
+
+
+@router.post("/console/{tenant_id}/credits/settings")
+async def credit_settings(request: Request, tenant_id: str) -> RedirectResponse:
+    """Automatic recharge and alert thresholds (Teamleader's "activer la recharge automatique", Digify's alerts)."""
+    ctx, caller, _, words, session = await _visit(request, tenant_id)  # the CSRF token is checked by `principal`
+    back = f"/console/{tenant_id}/credits"
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    try:
+        thresholds = [Decimal(v) for v in form.get("thresholds", "").replace(",", " ").split()]
+        changes: dict[str, Any] = {"thresholds": thresholds}
+        if form.get("enabled") == "on":
+            changes["auto_recharge"] = wire.AutoRechargeRule(
+                trigger=Decimal(form["below"]),
+                mode="fixed",
+                amount=Decimal(form["buy"]),
+                monthly_cap=Decimal(form["cap"]),
+            )
+        else:
+            changes["disable_auto_recharge"] = True
+        command = wire.Configure(
+            command_id=f"configure:console:{uuid.uuid4()}",
+            tenant_id=tenant_id,
+            issued_at=datetime.now(UTC),
+            by=caller.member,
+            **changes,
+        )
+    except (KeyError, InvalidOperation, ValueError):
+        return RedirectResponse(f"{back}?{urlencode({'notice': words('refused', detail='?'), 'error': 1})}", 303)
+    if session["role"] != "admin":
+        notice = words("refused", detail=words("not_an_admin"))
+        return RedirectResponse(f"{back}?{urlencode({'notice': notice, 'error': 1})}", 303)
+    await ctx.store.record_command(command.command_id, tenant_id, "wallet", command.kind, command.issued_at)
+    await ctx.ops.send(command, wait=0)
+    status = await ctx.ops.wait_status(tenant_id, command.command_id, "wallet", wait=10)
+    failed = status["status"] not in ("applied", "pending")
+    notice = words("refused", detail=status["detail"] or status["reason"]) if failed else words("applied")
+    return RedirectResponse(f"{back}?{urlencode({'notice': notice, **({'error': 1} if failed else {})})}", 303)
