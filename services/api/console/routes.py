@@ -52,6 +52,11 @@ def _page(name: str, words: Words, **values: Any) -> HTMLResponse:
     return response
 
 
+def _back(url: str, notice: str, *, error: bool = False) -> RedirectResponse:
+    """Post, then redirect, then get: the page shows what the form's command came to."""
+    return RedirectResponse(f"{url}?{urlencode({'notice': notice, **({'error': 1} if error else {})})}", 303)
+
+
 @router.get("/console/{tenant_id}")
 async def home(tenant_id: str) -> RedirectResponse:
     return RedirectResponse(f"/console/{tenant_id}/credits", status_code=303)
@@ -132,10 +137,10 @@ async def top_up(
         if amount <= 0 or amount.as_tuple().exponent < -6:  # type: ignore[operator]
             raise InvalidOperation
     except InvalidOperation:
-        return RedirectResponse(f"{back}?{urlencode({'notice': words('refused', detail=credits), 'error': 1})}", 303)
+        return _back(back, words("refused", detail=credits), error=True)
     if session["role"] != "admin":
         detail = words("only_admins", admins=caller.member)
-        return RedirectResponse(f"{back}?{urlencode({'notice': words('refused', detail=detail), 'error': 1})}", 303)
+        return _back(back, words("refused", detail=detail), error=True)
     command = wire.TopUp(
         command_id=f"topup:console:{session_hash(str(datetime.now(UTC)) + caller.key_id)[:24]}",
         tenant_id=tenant_id,
@@ -152,7 +157,7 @@ async def top_up(
         notice, error = words("requested"), False
     else:
         notice, error = words("refused", detail=status["detail"] or status["reason"]), True
-    return RedirectResponse(f"{back}?{urlencode({'notice': notice, **({'error': 1} if error else {})})}", 303)
+    return _back(back, notice, error=error)
 
 
 # --- subscription, billing, notifications --------------------------------------------------------------------
@@ -289,7 +294,7 @@ async def subscription_action(request: Request, tenant_id: str, action: str) -> 
     command = _subscription_command(action, tenant_id, caller, form)
     if session["role"] != "admin" or command is None:
         detail = words("only_admins", admins=caller.member) if command else form.get("plan") or action
-        return RedirectResponse(f"{back}?{urlencode({'notice': words('refused', detail=detail), 'error': 1})}", 303)
+        return _back(back, words("refused", detail=detail), error=True)
     await ctx.store.record_command(command.command_id, tenant_id, "subscriptions", command.kind, command.issued_at)
     await ctx.ops.send_subscription(command, wait=0)
     status = await ctx.ops.wait_status(tenant_id, command.command_id, "subscriptions", wait=10)
@@ -303,7 +308,7 @@ async def subscription_action(request: Request, tenant_id: str, action: str) -> 
         error = False
     else:
         notice, error = words("applied"), False
-    return RedirectResponse(f"{back}?{urlencode({'notice': notice, **({'error': 1} if error else {})})}", 303)
+    return _back(back, notice, error=error)
 
 
 @router.get("/console/{tenant_id}/billing")
@@ -361,13 +366,13 @@ async def credit_settings(request: Request, tenant_id: str) -> RedirectResponse:
             **changes,
         )
     except (KeyError, InvalidOperation, ValueError):
-        return RedirectResponse(f"{back}?{urlencode({'notice': words('refused', detail='?'), 'error': 1})}", 303)
+        return _back(back, words("refused", detail="?"), error=True)
     if session["role"] != "admin":
         notice = words("refused", detail=words("not_an_admin"))
-        return RedirectResponse(f"{back}?{urlencode({'notice': notice, 'error': 1})}", 303)
+        return _back(back, notice, error=True)
     await ctx.store.record_command(command.command_id, tenant_id, "wallet", command.kind, command.issued_at)
     await ctx.ops.send(command, wait=0)
     status = await ctx.ops.wait_status(tenant_id, command.command_id, "wallet", wait=10)
     failed = status["status"] not in ("applied", "pending")
     notice = words("refused", detail=status["detail"] or status["reason"]) if failed else words("applied")
-    return RedirectResponse(f"{back}?{urlencode({'notice': notice, **({'error': 1} if failed else {})})}", 303)
+    return _back(back, notice, error=failed)
