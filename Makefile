@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEMO ?= 1
 STATE_DIR ?= .creditflow
 
-.PHONY: up test unit integration lint typecheck schemas bench bench-api chaos clean
+.PHONY: up test browser unit integration lint typecheck schemas bench bench-api chaos clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +19,20 @@ $(VENV)/.synced: $(BIN)/uv pyproject.toml uv.lock
 up: $(VENV)/.synced
 	$(BIN)/creditflow up $(if $(filter 0,$(DEMO)),--no-demo,--demo) --state-dir $(STATE_DIR)
 
-test: $(VENV)/.synced
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browsers here); DejaVu for PDFs.
+browser:
+	@command -v chromium >/dev/null 2>&1 && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || \
+	  { command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; } || \
+	  echo "install Chromium (Debian: apt-get install chromium) for the browser tests"
+
+test: $(VENV)/.synced browser
 	$(BIN)/pytest
 
 unit: $(VENV)/.synced
 	$(BIN)/pytest tests/unit
 
-integration: $(VENV)/.synced
+integration: $(VENV)/.synced browser
 	$(BIN)/pytest tests/integration tests/e2e
 
 lint: $(VENV)/.synced
