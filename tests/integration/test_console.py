@@ -295,3 +295,20 @@ async def test_an_admin_sets_automatic_recharge_and_alerts_and_the_top_up_is_rea
 
     await eventually(credited, timeout=30, interval=0.5)
     await page.close()
+
+
+async def test_an_admin_adds_the_reunion_client_add_on_with_its_users(browser, operator, tenant_id) -> None:
+    await tenant(operator, tenant_id, "fr")
+    await start_plan(operator, tenant_id, days_ago=0)
+    page = await enter(browser, operator, tenant_id, ADMIN)
+    await page.goto(page.url.replace("/credits", "/subscription"))
+
+    await page.locator("#addon-plan").select_option("beyond")
+    await page.locator("#addon-seats").fill("2")
+    await page.get_by_role("button", name="Appliquer").click()
+
+    await page.get_by_role("status").wait_for()
+    assert await page.get_by_role("status").inner_text() == "C'est fait."
+    assert await page.locator("#addon-plan").input_value() == "beyond"
+    assert await page.locator("#addon-seats").input_value() == "2"
+    await page.close()

@@ -142,7 +142,7 @@ async def top_up(
         detail = words("only_admins", admins=caller.member)
         return _back(back, words("refused", detail=detail), error=True)
     command = wire.TopUp(
-        command_id=f"topup:console:{session_hash(str(datetime.now(UTC)) + caller.key_id)[:24]}",
+        command_id=f"topup:console:{uuid.uuid4()}",
         tenant_id=tenant_id,
         issued_at=datetime.now(UTC),
         credits=amount,
@@ -201,6 +201,7 @@ async def subscription_page(
         preview_interval=preview_interval or (sub or {}).get("interval"),
         plans=list(catalogue.plans.values()) if catalogue else [],
         addon_name=addon.name if addon else "",
+        addon_code=addon.code if addon else "",
         addon_plans=list(addon.plans.values()) if addon else [],
         current_addon=current_addon,
         billing=account.billing_info,
@@ -252,7 +253,7 @@ def _subscription_command(action: str, tenant_id: str, caller: Principal, form: 
                 return sw.ChangeSeats(**base, seats=int(form["seats"]))
             case "addon":
                 return sw.ChangeAddOn(
-                    **base, addon="reunion-client", plan=form.get("plan") or None, seats=int(form.get("seats") or 1)
+                    **base, addon=form["addon"], plan=form.get("plan") or None, seats=int(form.get("seats") or 1)
                 )
             case "cancel":
                 return sw.Cancel(**base)
