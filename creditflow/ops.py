@@ -204,13 +204,12 @@ class Ops:
 
     async def command_outcome(self, tenant_id: str, command_id: str, *, timeout: float) -> dict[str, Any]:
         """The wallet events a command produced, once the wallet has applied it."""
-        client = self.mongo
-        applied = client[self.settings.database_name("wallet")]["applied_commands"]
+        store = self._wallet_store()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            marker = await applied.find_one({"_id": f"{tenant_id}|{command_id}"})
+            marker = await store.marker(tenant_id, command_id)
             if marker is not None:
-                events = [m["event"] for m in marker["events"] if m["topic"] == topics.WALLET_EVENTS]
+                events = [m["event"] for m in marker.events if m["topic"] == topics.WALLET_EVENTS]
                 return {"command_id": command_id, "events": events}
             await asyncio.sleep(0.1)
         raise TimeoutError(f"the wallet has not applied {command_id} within {timeout}s")
@@ -269,16 +268,17 @@ class Ops:
 
         db = self.mongo[self.settings.database_name(service)]
         if service == "wallet":
-            marker = await db["applied_commands"].find_one({"_id": f"{tenant_id}|{command_id}"})
+            store = self._wallet_store()
+            marker = await store.marker(tenant_id, command_id)
             if marker is None:
                 return command_status(command_id, None)
-            events = [m["event"] for m in marker["events"] if m["topic"] == topics.WALLET_EVENTS]
+            events = [m["event"] for m in marker.events if m["topic"] == topics.WALLET_EVENTS]
             for event in list(events):
                 if event["kind"] == "topup.requested":
-                    paid = await db["applied_commands"].find_one({"_id": f"{tenant_id}|payment:{event['payment_id']}"})
+                    paid = await store.marker(tenant_id, f"payment:{event['payment_id']}")
                     if paid is None:
                         return command_status(command_id, events, processing=True)
-                    events += [m["event"] for m in paid["events"] if m["topic"] == topics.WALLET_EVENTS]
+                    events += [m["event"] for m in paid.events if m["topic"] == topics.WALLET_EVENTS]
             return command_status(command_id, events)
         marker = await db["applied"].find_one({"_id": f"{tenant_id}|{command_id}"})
         if marker is None:
@@ -427,8 +427,11 @@ class Ops:
 
     @asynccontextmanager
     async def wallet_store(self) -> AsyncIterator[MongoWalletStore]:
+        yield self._wallet_store()
+
+    def _wallet_store(self) -> MongoWalletStore:
         client = self.mongo
-        yield MongoWalletStore(client, client[self.settings.database_name("wallet")])
+        return MongoWalletStore(client, client[self.settings.database_name("wallet")])
 
     @asynccontextmanager
     async def usage_store(self, database: str | None = None) -> AsyncIterator[MongoUsageStore]:

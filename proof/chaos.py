@@ -35,7 +35,6 @@ from services.wallet.domain.reconcile import problems
 from shared.config import Settings, env_for_workers
 from shared.kafka import admin_kwargs, ensure_topics
 from shared.localstack import LocalStack
-from shared.mongo import ids_of_tenant
 
 # The harness's own price table (independent of services/metering): credits per unit.
 PRICES = {"sms": Decimal("0.15"), "apf": Decimal("0.10"), "document": Decimal(1), "data_purchase": Decimal(1),
@@ -206,74 +205,63 @@ async def _dead_letters(settings: Settings, expect: int, timeout: float) -> list
 async def _settled(ops: Ops, events: list[Event], timeout: float) -> bool:
     """Until the wallet has decided at least one debit per expected event (applied or, for the tight tenant,
     rejected) and nothing more arrives for a few seconds. The audit then says whether each was exactly once."""
-    client = ops._client()
-    try:
-        applied = client[ops.settings.database_name("wallet")]["applied_commands"]
+    async with ops.wallet_store() as store:
         deadline, last, stable = time.monotonic() + timeout, -1, 0
         while time.monotonic() < deadline:
-            done = await applied.count_documents({"command_id": {"$regex": "^usage:"}})
+            done = await store.count_markers("usage:")
             stable = stable + 1 if done == last else 0
             last = done
             if done >= len(events) and stable >= 3:
                 return True
             await asyncio.sleep(1)
         return False
-    finally:
-        await client.close()
 
 
 async def _audit(ops: Ops, kinds: dict[str, str], events: list[Event], report: Report) -> None:
-    client = ops._client()
-    wallet_db = client[ops.settings.database_name("wallet")]
     by_tenant: dict[str, list[Event]] = {t: [] for t in kinds}
     for event in events:
         by_tenant[event.tenant].append(event)
-    try:
-        async with ops.wallet_store() as store:
-            for tenant, policy in kinds.items():
-                wallet = await store.wallet(tenant)
-                entries = await store.ledger(tenant, limit=100_000)
-                total, count = await store.sum_of_entries(tenant)
-                report.violations += [f"{tenant}: {p}" for p in problems(wallet, total, count)]
-                usage = [e for e in entries if e.command_id.startswith("usage:")]
-                ids = [e.command_id.removeprefix("usage:") for e in usage]
-                if len(ids) != len(set(ids)):
-                    report.violations.append(f"{tenant}: {len(ids) - len(set(ids))} debits applied twice")
-                foreign = [i for i in ids if not i.startswith(f"{tenant}-e")]
-                if foreign:
-                    report.violations.append(f"{tenant}: entries caused by other tenants' events: {foreign[:3]}")
-                expected = {e.event_id: -int(e.credits * MICROS) for e in by_tenant[tenant]}
-                charged = {e.command_id.removeprefix("usage:"): e.amount for e in usage}
-                if policy == "tight":
-                    markers = wallet_db["applied_commands"].find(
-                        {**ids_of_tenant(tenant), "command_id": {"$regex": "^usage:"}}
-                    )
-                    rejected = {
-                        m["command_id"].removeprefix("usage:")
-                        async for m in markers
-                        if any(x["event"]["kind"] == "debit.rejected" for x in m["events"])
-                    }
-                    if set(charged) & rejected or set(charged) | rejected != set(expected):
-                        report.violations.append(f"{tenant}: debits neither applied nor rejected exactly once")
-                    wrong = {k: v for k, v in charged.items() if expected.get(k) != v}
-                else:
-                    if set(charged) != set(expected):
-                        missing, extra = set(expected) - set(charged), set(charged) - set(expected)
-                        report.violations.append(f"{tenant}: {len(missing)} debits lost, {len(extra)} unexpected")
-                    wrong = {k: v for k, v in charged.items() if expected.get(k) != v}
-                if wrong:
-                    report.violations.append(
-                        f"{tenant}: {len(wrong)} debits at the wrong price, e.g. {list(wrong.items())[:2]}"
-                    )
-                funding = {"hard": FUNDING, "overdraft": Decimal(0), "tight": TIGHT_FUNDING}[policy]
-                independent = int(funding * MICROS) + sum(expected.values())
-                if policy != "tight" and wallet.balance != independent:
-                    report.violations.append(f"{tenant}: balance {wallet.balance} != independent {independent}")
-                floor = -int(OVERDRAFT_LIMIT * MICROS) if policy == "overdraft" else 0
-                if wallet.balance < floor:
-                    report.violations.append(f"{tenant}: balance {wallet.balance} below its floor {floor}")
-    finally:
-        await client.close()
+    async with ops.wallet_store() as store:
+        for tenant, policy in kinds.items():
+            wallet = await store.wallet(tenant)
+            entries = await store.ledger(tenant, limit=100_000)
+            total, count = await store.sum_of_entries(tenant)
+            report.violations += [f"{tenant}: {p}" for p in problems(wallet, total, count)]
+            usage = [e for e in entries if e.command_id.startswith("usage:")]
+            ids = [e.command_id.removeprefix("usage:") for e in usage]
+            if len(ids) != len(set(ids)):
+                report.violations.append(f"{tenant}: {len(ids) - len(set(ids))} debits applied twice")
+            foreign = [i for i in ids if not i.startswith(f"{tenant}-e")]
+            if foreign:
+                report.violations.append(f"{tenant}: entries caused by other tenants' events: {foreign[:3]}")
+            expected = {e.event_id: -int(e.credits * MICROS) for e in by_tenant[tenant]}
+            charged = {e.command_id.removeprefix("usage:"): e.amount for e in usage}
+            if policy == "tight":
+                markers = await store.markers(tenant, "usage:")
+                rejected = {
+                    command_id.removeprefix("usage:")
+                    for command_id, marker in markers.items()
+                    if any(x["event"]["kind"] == "debit.rejected" for x in marker.events)
+                }
+                if set(charged) & rejected or set(charged) | rejected != set(expected):
+                    report.violations.append(f"{tenant}: debits neither applied nor rejected exactly once")
+                wrong = {k: v for k, v in charged.items() if expected.get(k) != v}
+            else:
+                if set(charged) != set(expected):
+                    missing, extra = set(expected) - set(charged), set(charged) - set(expected)
+                    report.violations.append(f"{tenant}: {len(missing)} debits lost, {len(extra)} unexpected")
+                wrong = {k: v for k, v in charged.items() if expected.get(k) != v}
+            if wrong:
+                report.violations.append(
+                    f"{tenant}: {len(wrong)} debits at the wrong price, e.g. {list(wrong.items())[:2]}"
+                )
+            funding = {"hard": FUNDING, "overdraft": Decimal(0), "tight": TIGHT_FUNDING}[policy]
+            independent = int(funding * MICROS) + sum(expected.values())
+            if policy != "tight" and wallet.balance != independent:
+                report.violations.append(f"{tenant}: balance {wallet.balance} != independent {independent}")
+            floor = -int(OVERDRAFT_LIMIT * MICROS) if policy == "overdraft" else 0
+            if wallet.balance < floor:
+                report.violations.append(f"{tenant}: balance {wallet.balance} below its floor {floor}")
 
 
 async def _scenario(config: Config, stack: LocalStack, settings: Settings, report: Report) -> None:

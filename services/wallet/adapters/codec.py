@@ -50,7 +50,11 @@ def entry_to_doc(entry: LedgerEntry) -> Document:
     return doc
 
 
+MARKER_KEYS = frozenset({"_id", "fingerprint", "events"})
+"""Keys of an entry document that are not the entry's: its id, and the marker of the command that made it."""
+
+
 def entry_from_doc(doc: Document) -> LedgerEntry:
-    fields = {k: v for k, v in doc.items() if k != "_id"}
+    fields = {k: v for k, v in doc.items() if k not in MARKER_KEYS}
     fields["movements"] = tuple(Movement(**m) for m in fields.get("movements", ()))
     return LedgerEntry(entry_id=doc["_id"], **fields)

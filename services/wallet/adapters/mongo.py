@@ -1,5 +1,13 @@
-"""The wallet's MongoDB collections: wallets, ledger entries and applied-command markers."""
+"""The wallet's MongoDB collections: wallets, ledger entries and applied-command markers.
 
+A command's marker (its fingerprint and the events it published, replayed on a redelivery) is stored in the
+ledger entry the command made when it made one (`entry_id_for(tenant, command id)`): a usage debit then writes
+one document, not two. Commands that make no entry of their own (a rejected debit, a refusal, a settings change,
+a top-up waiting for its payment) keep a marker document in `applied_commands`. Entries written before markers
+moved have none: their markers are in `applied_commands`, which is why a lookup reads both.
+"""
+
+import re
 from datetime import datetime
 from typing import Any
 
@@ -8,12 +16,15 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.idempotency import is_duplicate_key
-from shared.mongo import AsyncMongoClient, Document, in_transaction
+from shared.mongo import AsyncMongoClient, Document, ids_of_tenant, in_transaction
 
 from ..batch import Item, Marker, apply_run
 from ..domain.model import LedgerEntry, Wallet
+from ..domain.rules import entry_id_for
 from ..ports import Applied, Decision, LedgerQuery, WireEvents
 from .codec import entry_from_doc, entry_to_doc, wallet_from_doc, wallet_to_doc
+
+MARKER_FIELDS = {"tenant_id": 1, "command_id": 1, "fingerprint": 1, "events": 1}
 
 
 class VersionConflict(Exception):
@@ -61,6 +72,46 @@ class MongoWalletStore:
     def _marker_id(tenant_id: str, command_id: str) -> str:
         return f"{tenant_id}|{command_id}"
 
+    @classmethod
+    def _marker_doc(cls, tenant_id: str, command_id: str, marker: Marker, at: datetime) -> Document:
+        return {
+            "_id": cls._marker_id(tenant_id, command_id),
+            "tenant_id": tenant_id,
+            "command_id": command_id,
+            "fingerprint": marker.fingerprint,
+            "events": marker.events,
+            "recorded_at": at,
+        }
+
+    async def marker(self, tenant_id: str, command_id: str) -> Marker | None:
+        """How a command was applied (its fingerprint and the events it published), or None if it was not."""
+        doc = await self._applied.find_one({"_id": self._marker_id(tenant_id, command_id)})
+        if doc is None:
+            doc = await self._ledger.find_one(
+                {"_id": entry_id_for(tenant_id, command_id), "tenant_id": tenant_id, "fingerprint": {"$exists": True}},
+                MARKER_FIELDS,
+            )
+        return Marker(doc["fingerprint"], doc["events"]) if doc is not None else None
+
+    async def count_markers(self, prefix: str = "") -> int:
+        """How many commands whose id starts with `prefix` the wallet has applied, over all tenants (operators'
+        and harnesses' progress probe: it scans)."""
+        by_id = {"command_id": {"$regex": f"^{re.escape(prefix)}"}}
+        return await self._applied.count_documents(by_id) + await self._ledger.count_documents(
+            {**by_id, "fingerprint": {"$exists": True}}
+        )
+
+    async def markers(self, tenant_id: str, prefix: str = "") -> dict[str, Marker]:
+        """Command id -> marker of every command of a tenant applied so far whose id starts with `prefix`."""
+        found: dict[str, Marker] = {}
+        by_id = {**ids_of_tenant(tenant_id), "command_id": {"$regex": f"^{re.escape(prefix)}"}}
+        async for doc in self._applied.find(by_id):
+            found[doc["command_id"]] = Marker(doc["fingerprint"], doc["events"])
+        entries = {"tenant_id": tenant_id, "command_id": by_id["command_id"], "fingerprint": {"$exists": True}}
+        async for doc in self._ledger.find(entries, MARKER_FIELDS):
+            found[doc["command_id"]] = Marker(doc["fingerprint"], doc["events"])
+        return found
+
     async def apply(
         self,
         tenant_id: str,
@@ -77,18 +128,30 @@ class MongoWalletStore:
         )
         return applied
 
+    async def _seen(
+        self, marker_ids: list[str], main_ids: list[str], session: AsyncClientSession
+    ) -> dict[str, dict[str, Marker]]:
+        """Tenant -> command id -> marker, for the commands of a batch applied before: in their entries, or in
+        `applied_commands` for those that made none (and for entries older than the move)."""
+        seen: dict[str, dict[str, Marker]] = {}
+        async for doc in self._applied.find({"_id": {"$in": marker_ids}}, session=session):
+            seen.setdefault(doc["tenant_id"], {})[doc["command_id"]] = Marker(doc["fingerprint"], doc["events"])
+        async for doc in self._ledger.find({"_id": {"$in": main_ids}}, MARKER_FIELDS, session=session):
+            if "fingerprint" in doc:
+                seen.setdefault(doc["tenant_id"], {})[doc["command_id"]] = Marker(doc["fingerprint"], doc["events"])
+        return seen
+
     async def apply_runs(self, runs: list[tuple[str, list[Item]]], *, at: datetime) -> list[list[Applied]]:
         """Apply several tenants' runs in one transaction: a batch costs a handful of round trips, not a
         handful per tenant. Each wallet is still guarded by its own version."""
         tenant_ids = [t for t, _ in runs]
         marker_ids = [self._marker_id(t, i.command_id) for t, items in runs for i in items]
+        main_ids = [entry_id_for(t, i.command_id) for t, items in runs for i in items]
         target_ids = [i.target_entry_id for _, items in runs for i in items if i.target_entry_id]
 
         async def work(session: AsyncClientSession) -> list[list[Applied]]:
             stored = {d["_id"]: d async for d in self._wallets.find({"_id": {"$in": tenant_ids}}, session=session)}
-            seen: dict[str, dict[str, Marker]] = {}
-            async for doc in self._applied.find({"_id": {"$in": marker_ids}}, session=session):
-                seen.setdefault(doc["tenant_id"], {})[doc["command_id"]] = Marker(doc["fingerprint"], doc["events"])
+            seen = await self._seen(marker_ids, main_ids, session)
             targets: dict[str, dict[str, LedgerEntry]] = {}
             if target_ids:
                 async for doc in self._ledger.find({"_id": {"$in": target_ids}}, session=session):
@@ -98,18 +161,13 @@ class MongoWalletStore:
                 current = wallet_from_doc(stored.get(tenant_id), tenant_id)
                 run = apply_run(current, items, seen.get(tenant_id, {}), targets.get(tenant_id, {}))
                 results.append(run.results)
-                markers += [
-                    {
-                        "_id": self._marker_id(tenant_id, command_id),
-                        "tenant_id": tenant_id,
-                        "command_id": command_id,
-                        "fingerprint": marker.fingerprint,
-                        "events": marker.events,
-                        "recorded_at": at,
-                    }
-                    for command_id, marker in run.markers.items()
-                ]
-                entries += [entry_to_doc(e) for e in run.entries]
+                made = {e.entry_id: entry_to_doc(e) for e in run.entries}
+                for command_id, marker in run.markers.items():
+                    if (main := made.get(entry_id_for(tenant_id, command_id))) is not None:
+                        main["fingerprint"], main["events"] = marker.fingerprint, marker.events
+                    else:
+                        markers.append(self._marker_doc(tenant_id, command_id, marker, at))
+                entries += made.values()
                 for mark in run.marks:
                     update: dict[str, Any] = {"$inc": {"reversed_amount": mark.reversed_delta}}
                     if mark.voided_by is not None:

@@ -1,0 +1,88 @@
+"""The wallet's documents on the real MongoDB protocol: what one usage debit writes, and how a redelivery is
+recognised whichever document holds the command's marker."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from schemas import wallet as wire
+from services.wallet.adapters.mongo import MongoWalletStore
+from services.wallet.service import WalletService
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 12, 2, 9, tzinfo=UTC)
+
+
+class _Admins:
+    async def admins(self, tenant_id: str) -> frozenset[str] | None:
+        return frozenset({"admin@acme.example"})
+
+
+def _debit(command_id: str, amount: str = "0.15") -> wire.Debit:
+    return wire.Debit(command_id=command_id, tenant_id="acme", issued_at=NOW, amount=Decimal(amount),
+                      entry_type="sms", occurred_at=NOW, source=f"usage.events:{command_id}")  # fmt: skip
+
+
+@pytest.fixture
+async def wallet(ops) -> AsyncIterator[tuple[WalletService, MongoWalletStore, object]]:
+    db = ops.mongo[f"wallet_store_{uuid.uuid4().hex[:8]}"]
+    store = MongoWalletStore(ops.mongo, db)
+    await store.create_indexes()
+    yield WalletService(store, _Admins(), lambda: NOW), store, db
+    await ops.mongo.drop_database(db.name)
+
+
+async def test_a_debit_writes_one_ledger_entry_that_carries_its_marker(wallet) -> None:
+    service, store, db = wallet
+    await service.handle(wire.Configure(command_id="setup", tenant_id="acme", issued_at=NOW, policy="overdraft",
+                                        overdraft_limit=Decimal(100)))  # fmt: skip
+    markers_before = await db["applied_commands"].count_documents({})
+
+    first = await service.handle(_debit("usage:e-1"))
+
+    assert first.status == "applied"
+    assert await db["applied_commands"].count_documents({}) == markers_before, "no marker document of its own"
+    [entry] = [d async for d in db["ledger"].find({"command_id": "usage:e-1"})]
+    assert entry["fingerprint"] and entry["events"] == first.events
+    again = await service.handle(_debit("usage:e-1"))
+    assert (again.status, again.events) == ("duplicate", first.events), "a redelivery republishes the same events"
+    assert await store.sum_of_entries("acme") == (-150_000, 1)
+    assert (await service.handle(_debit("usage:e-1", "5"))).status == "conflict"
+    assert (await store.marker("acme", "usage:e-1")).events == first.events  # type: ignore[union-attr]
+    assert await store.ledger("acme") == [await store.entry("acme", entry["_id"])], "an entry reads back whole"
+
+
+async def test_a_command_that_makes_no_entry_keeps_a_marker_document(wallet) -> None:
+    service, store, db = wallet
+    rejected = await service.handle(_debit("usage:e-2"))  # a new wallet has the hard policy and no credits
+
+    assert [e["event"]["kind"] for e in rejected.events] == ["debit.rejected"]
+    assert await db["ledger"].count_documents({}) == 0
+    assert await db["applied_commands"].count_documents({"command_id": "usage:e-2"}) == 1
+    assert (await service.handle(_debit("usage:e-2"))).status == "duplicate"
+    assert set(await store.markers("acme", "usage:")) == {"usage:e-2"}
+    assert await store.count_markers("usage:") == 1
+
+
+async def test_a_marker_stored_before_markers_moved_into_entries_still_makes_a_redelivery_a_duplicate(
+    wallet,
+) -> None:
+    service, store, db = wallet
+    await service.handle(wire.Configure(command_id="setup", tenant_id="acme", issued_at=NOW, policy="overdraft",
+                                        overdraft_limit=Decimal(100)))  # fmt: skip
+    first = await service.handle(_debit("usage:e-3"))
+    # The layout of earlier versions: the entry without the marker, the marker in `applied_commands`.
+    [entry] = [d async for d in db["ledger"].find({"command_id": "usage:e-3"})]
+    await db["ledger"].update_one({"_id": entry["_id"]}, {"$unset": {"fingerprint": "", "events": ""}})
+    await db["applied_commands"].insert_one({"_id": "acme|usage:e-3", "tenant_id": "acme", "command_id": "usage:e-3",
+                                             "fingerprint": entry["fingerprint"], "events": entry["events"],
+                                             "recorded_at": NOW})  # fmt: skip
+
+    again = await service.handle(_debit("usage:e-3"))
+
+    assert (again.status, again.events) == ("duplicate", first.events)
+    assert await store.sum_of_entries("acme") == (-150_000, 1)
+    assert await store.count_markers("usage:") == 1
