@@ -156,7 +156,11 @@ class MongoWalletStore:
             if target_ids:
                 async for doc in self._ledger.find({"_id": {"$in": target_ids}}, session=session):
                     targets.setdefault(doc["tenant_id"], {})[doc["_id"]] = entry_from_doc(doc)
-            results, markers, entries, new_wallets, replaced = [], [], [], [], []
+            results: list[list[Applied]] = []
+            markers: list[Document] = []
+            entries: list[Document] = []
+            new_wallets: list[Document] = []
+            replaced: list[ReplaceOne[Document]] = []
             for tenant_id, items in runs:
                 current = wallet_from_doc(stored.get(tenant_id), tenant_id)
                 run = apply_run(current, items, seen.get(tenant_id, {}), targets.get(tenant_id, {}))
