@@ -44,6 +44,45 @@ class Debit(_Command):
     description: Description = None
 
 
+class UsageLine(WireModel):
+    """One priced usage event of a `usage_debits` batch: a debit in all but the envelope it travels in."""
+
+    command_id: EventId = Field(description="The debit's own idempotency id (`usage:<event id>`).")
+    amount: PositiveCredits
+    entry_type: Annotated[str, Field(min_length=1, max_length=64)]
+    occurred_at: UtcDatetime
+    site: Label | None = None
+    personnel: Label | None = None
+    source: Annotated[str, Field(max_length=300)] = Field(description="What caused it, e.g. usage event id.")
+    description: Description = None
+
+
+class UsageDebits(_Command):
+    """One tenant's priced usage from one metering batch, in order. Each line is applied exactly as a `debit`
+    with the line's fields would be, and is idempotent by its own `command_id`: a line seen before (alone or in
+    another batch, whatever the batch boundaries were) is a duplicate. The envelope's `command_id` names the
+    batch for tracing only."""
+
+    kind: Literal["usage_debits"] = "usage_debits"
+    lines: Annotated[list[UsageLine], Field(min_length=1, max_length=1000)]
+
+    def debits(self) -> list[Debit]:
+        """The lines as the debit commands they stand for (already validated: built without validating again)."""
+        return [
+            Debit.model_construct(
+                schema_version=1,
+                kind="debit",
+                tenant_id=self.tenant_id,
+                issued_at=self.issued_at,
+                **{name: getattr(line, name) for name in _LINE_FIELDS},
+            )
+            for line in self.lines
+        ]
+
+
+_LINE_FIELDS = tuple(UsageLine.model_fields)
+
+
 class Fee(_Command):
     """A recurring fee (from subscriptions), shown in the ledger as `monthly_fee:<app>`."""
 
@@ -154,7 +193,8 @@ class Configure(_Command):
 
 
 WalletCommand = Annotated[
-    Debit | Fee | Grant | TopUp | Void | Refund | Adjustment | Expire | Configure, Field(discriminator="kind")
+    Debit | UsageDebits | Fee | Grant | TopUp | Void | Refund | Adjustment | Expire | Configure,
+    Field(discriminator="kind"),
 ]
 
 

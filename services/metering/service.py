@@ -1,18 +1,22 @@
 """Metering use case: raw usage message in; a priced debit command, or a rejection with its reason, out."""
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
 from schemas.usage import UsageEvent
-from schemas.wallet import Debit
+from schemas.wallet import UsageDebits, UsageLine
 from shared.idempotency import fingerprint
 
 from .domain.model import Limits, PriceBook, Priced, Rejection, meter_name
 from .domain.rules import parse_usage, price
 from .ports import Clock, Directory, Prices, Recorded, ToRecord, UsageStore
+
+MAX_LINES = 1000
+"""Lines per `usage_debits` command at most (its schema's bound)."""
 
 
 def debit_command_id(event_id: str) -> str:
@@ -26,8 +30,36 @@ def event_id_of(debit_command_id: str) -> str | None:
 @dataclass(frozen=True)
 class Outcome:
     status: Literal["priced", "duplicate", "rejected"]
-    debit: Debit | None = None
+    debit: UsageLine | None = None
+    """What to charge the event's tenant (`tenant_id`), if anything: a line of the batch's `usage_debits`."""
     rejection: Rejection | None = None
+    tenant_id: str = ""
+
+
+def usage_debits(outcomes: Sequence[Outcome], *, at: datetime) -> list[UsageDebits]:
+    """A batch's debits as one wallet command per tenant, each tenant's lines in the order of its events (the
+    wallet applies them in that order: tiers and thresholds see them as they happened). Redelivered in other
+    batches, the lines are still recognised one by one: their command ids are the events'."""
+    lines: dict[str, list[UsageLine]] = {}
+    for outcome in outcomes:
+        if outcome.debit is not None:
+            lines.setdefault(outcome.tenant_id, []).append(outcome.debit)
+    commands = []
+    for tenant_id, run in lines.items():
+        for start in range(0, len(run), MAX_LINES):
+            chunk = run[start : start + MAX_LINES]
+            name = hashlib.sha256(f"{chunk[0].command_id}|{chunk[-1].command_id}|{len(chunk)}".encode()).hexdigest()
+            commands.append(
+                UsageDebits.model_construct(
+                    schema_version=1,
+                    kind="usage_debits",
+                    command_id=f"usage-batch:{name[:32]}",
+                    tenant_id=tenant_id,
+                    issued_at=at,
+                    lines=chunk,
+                )
+            )
+    return commands
 
 
 @dataclass
@@ -87,10 +119,10 @@ class MeteringService:
         status: Literal["priced", "duplicate"] = "priced" if recorded.status == "new" else "duplicate"
         if recorded.amount == 0:  # a free unit (a free tier, or rounded to nothing): counted, nothing to charge
             return Outcome(status)
-        debit = Debit(
+        # Built from values already validated (the event) and priced (the amount, > 0): no second validation;
+        # the wallet validates what it receives.
+        line = UsageLine.model_construct(
             command_id=debit_command_id(event.event_id),
-            tenant_id=event.tenant_id,
-            issued_at=now,
             amount=recorded.amount,
             entry_type=recorded.entry_type,
             occurred_at=event.occurred_at,
@@ -99,7 +131,7 @@ class MeteringService:
             source=f"usage.events:{event.event_id}",
             description=meter_name(event.type, language),
         )
-        return Outcome(status, debit=debit)
+        return Outcome(status, debit=line, tenant_id=event.tenant_id)
 
 
 def _pricing(event: UsageEvent, book: PriceBook, anchor: date | None) -> Callable[[Decimal], Priced]:

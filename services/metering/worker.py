@@ -18,7 +18,7 @@ from shared.runtime import TRANSIENT, Worker, batch_options, for_each_record, su
 
 from .adapters.mongo import MongoUsageStore
 from .adapters.prices import MongoPriceStore
-from .service import MeteringService, event_id_of
+from .service import MeteringService, event_id_of, usage_debits
 
 log = structlog.get_logger()
 
@@ -39,13 +39,11 @@ def build_router(
 
     async def price(records: list[Any]) -> None:
         outcomes = await service.handle_batch([r.value or b"" for r in records])
-        debits = []
         for record, outcome in zip(records, outcomes, strict=True):
             if outcome.rejection is not None:
                 await worker.dead_letter_record(record, outcome.rejection.reason, outcome.rejection.detail)
-            elif outcome.debit is not None:
-                debits.append((topics.WALLET_COMMANDS, outcome.debit.tenant_id, outcome.debit))
-        await worker.publish_many(debits)
+        debits = usage_debits(outcomes, at=service.clock())
+        await worker.publish_many([(topics.WALLET_COMMANDS, c.tenant_id, c) for c in debits])
 
     @router.subscriber(topics.USAGE_EVENTS, group_id=group, **batched)  # type: ignore[untyped-decorator]
     async def on_usage_events(msg: KafkaMessage) -> None:

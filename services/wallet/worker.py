@@ -10,8 +10,8 @@ from faststream.kafka import KafkaMessage, KafkaRouter
 from pydantic import TypeAdapter, ValidationError
 
 from schemas import topics
-from schemas.payments import PaymentEvent
-from schemas.wallet import Expire, WalletCommand
+from schemas.payments import PaymentEvent, PaymentFailed, PaymentSucceeded
+from schemas.wallet import Expire, UsageDebits, WalletCommand
 from shared.directory import TenantDirectory
 from shared.runtime import TRANSIENT, Worker, batch_options, subscribe_directory
 
@@ -22,6 +22,17 @@ COMMAND = TypeAdapter[WalletCommand](WalletCommand)
 PAYMENT = TypeAdapter[PaymentEvent](PaymentEvent)
 log = structlog.get_logger()
 WALLET_PAYMENTS = ("purchase:", "recharge:")
+
+
+def _inputs(command: Any) -> list[WalletInput]:
+    """What one message asks the wallet to apply: itself, or each line of a metering batch as the debit it is."""
+    if isinstance(command, UsageDebits):
+        return list(command.debits())
+    return [command]
+
+
+def _id_of(command: WalletInput) -> str:
+    return command.payment_id if isinstance(command, PaymentSucceeded | PaymentFailed) else command.command_id
 
 
 def build_router(
@@ -39,7 +50,7 @@ def build_router(
         final: dict[str, Any] = {}
         for command, applied in outcomes:
             if applied.status == "conflict":
-                detail = f"{command.tenant_id}: this id was applied with another payload"
+                detail = f"{command.tenant_id}: {_id_of(command)} was applied with another payload"
                 await worker.dead_letter_record(record_of[id(command)], "conflict", detail)
                 continue
             out += [(e["topic"], command.tenant_id, e["event"]) for e in applied.events]
@@ -60,8 +71,7 @@ def build_router(
             except ValidationError as exc:
                 await worker.dead_letter_record(record, "schema_violation", str(exc))
                 continue
-            if accept(command):
-                valid.append((record, command))
+            valid += [(record, c) for c in _inputs(command) if accept(c)]
         if not valid:
             return
         try:

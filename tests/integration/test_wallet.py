@@ -15,8 +15,8 @@ pytestmark = pytest.mark.integration
 ADMIN = "admin@acme.example"
 
 
-def debit(tenant_id: str, command_id: str, amount: str = "0.15") -> dict[str, object]:
-    now = datetime.now(UTC).isoformat()
+def debit(tenant_id: str, command_id: str, amount: str = "0.15", at: datetime | None = None) -> dict[str, object]:
+    now = (at or datetime.now(UTC)).isoformat()
     return {
         "kind": "debit",
         "command_id": command_id,
@@ -175,3 +175,26 @@ async def test_a_void_gives_a_debit_back_and_a_refund_never_exceeds_what_was_cha
     assert too_much and too_much["events"][0]["reason"] == "exceeds_refundable"
     async with ops.wallet_store() as store:
         assert (await store.wallet(tenant_id)).balance == 8_500_000
+
+
+async def test_a_metering_batch_applies_each_line_once_whatever_batch_it_came_in(ops, producer, tenant_id) -> None:
+    await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
+    await ops.top_up(tenant_id, Decimal(10), by=ADMIN)
+    at = datetime.now(UTC)
+    await publish(producer, topics.WALLET_COMMANDS, tenant_id, debit(tenant_id, "usage:e-1", at=at))
+    lines = [{k: v for k, v in debit(tenant_id, f"usage:e-{i}", at=at).items()
+              if k not in ("kind", "tenant_id", "issued_at")} for i in (1, 2, 3)]  # fmt: skip
+    batch = {"kind": "usage_debits", "command_id": "usage-batch:1", "tenant_id": tenant_id,
+             "issued_at": datetime.now(UTC).isoformat(), "lines": lines}  # fmt: skip
+
+    await publish(producer, topics.WALLET_COMMANDS, tenant_id, batch)
+    await publish(producer, topics.WALLET_COMMANDS, tenant_id, {**batch, "command_id": "usage-batch:2",
+                                                                "lines": lines[1:]})  # fmt: skip
+    await publish(producer, topics.WALLET_COMMANDS, tenant_id, debit(tenant_id, "usage:e-4"))
+    await ops.command_outcome(tenant_id, "usage:e-4", timeout=30)
+
+    async with ops.wallet_store() as store:
+        assert await store.sum_of_entries(tenant_id) == (10_000_000 - 4 * 150_000, 5), "a top-up and 4 debits"
+        entries = await store.ledger(tenant_id)
+        assert sorted(e.command_id for e in entries if e.entry_type == "sms") == [f"usage:e-{i}" for i in range(1, 5)]
+    assert await read_topic(ops.settings, topics.WALLET_DLQ, tenant_id, expect=1, timeout=3) == []

@@ -83,6 +83,21 @@ class MongoWalletStore:
             "recorded_at": at,
         }
 
+    @classmethod
+    def _documents(
+        cls, tenant_id: str, entries: list[LedgerEntry], markers: dict[str, Marker], at: datetime
+    ) -> tuple[list[Document], list[Document]]:
+        """A run's entry documents, each carrying the marker of the command that made it, and the marker
+        documents of the commands that made no entry."""
+        made = {e.entry_id: entry_to_doc(e) for e in entries}
+        unmade = []
+        for command_id, marker in markers.items():
+            if (main := made.get(entry_id_for(tenant_id, command_id))) is not None:
+                main["fingerprint"], main["events"] = marker.fingerprint, marker.events
+            else:
+                unmade.append(cls._marker_doc(tenant_id, command_id, marker, at))
+        return list(made.values()), unmade
+
     async def marker(self, tenant_id: str, command_id: str) -> Marker | None:
         """How a command was applied (its fingerprint and the events it published), or None if it was not."""
         doc = await self._applied.find_one({"_id": self._marker_id(tenant_id, command_id)})
@@ -165,13 +180,9 @@ class MongoWalletStore:
                 current = wallet_from_doc(stored.get(tenant_id), tenant_id)
                 run = apply_run(current, items, seen.get(tenant_id, {}), targets.get(tenant_id, {}))
                 results.append(run.results)
-                made = {e.entry_id: entry_to_doc(e) for e in run.entries}
-                for command_id, marker in run.markers.items():
-                    if (main := made.get(entry_id_for(tenant_id, command_id))) is not None:
-                        main["fingerprint"], main["events"] = marker.fingerprint, marker.events
-                    else:
-                        markers.append(self._marker_doc(tenant_id, command_id, marker, at))
-                entries += made.values()
+                made, unmade = self._documents(tenant_id, run.entries, run.markers, at)
+                entries += made
+                markers += unmade
                 for mark in run.marks:
                     update: dict[str, Any] = {"$inc": {"reversed_amount": mark.reversed_delta}}
                     if mark.voided_by is not None:
