@@ -21,6 +21,9 @@ from .worker import build_router, expiry_sweeper
 
 SERVICE = "wallet"
 
+KEPT_WALLETS = 10_000
+"""Wallets the worker keeps between batches (a few KB each): a batch reads only the wallets it does not keep."""
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -32,7 +35,7 @@ def bootstrap(settings: WalletSettings | None = None) -> FastStream:
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
     broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))
     worker = Worker(SERVICE, settings, broker, topics.WALLET_DLQ)
-    store = MongoWalletStore(worker.mongo, worker.db)
+    store = MongoWalletStore(worker.mongo, worker.db, cache_size=KEPT_WALLETS)
     directory = TenantDirectory(worker.db)
     service = WalletService(store=store, directory=directory, clock=utc_now)
     broker.include_router(

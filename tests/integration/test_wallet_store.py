@@ -86,3 +86,30 @@ async def test_a_marker_stored_before_markers_moved_into_entries_still_makes_a_r
     assert (again.status, again.events) == ("duplicate", first.events)
     assert await store.sum_of_entries("acme") == (-150_000, 1)
     assert await store.count_markers("usage:") == 1
+
+
+def _grant(command_id: str, amount: str) -> wire.Grant:
+    return wire.Grant(command_id=command_id, tenant_id="acme", issued_at=NOW, amount=Decimal(amount),
+                      grant_kind="purchased", source="test")  # fmt: skip
+
+
+async def test_a_worker_keeping_a_wallet_another_worker_changed_decides_on_the_stored_one(ops, wallet) -> None:
+    """Two workers of the group (the tenant's partition moved between them): each keeps the wallets it wrote.
+    A kept wallet that is no longer the stored one never decides anything: the version guard sends the batch
+    round again with the stored wallet, whether the stale decision would have applied or rejected."""
+    first_worker, store, db = wallet
+    second_worker = WalletService(MongoWalletStore(ops.mongo, db, cache_size=10), _Admins(), lambda: NOW)
+    first_worker.store = MongoWalletStore(ops.mongo, db, cache_size=10)  # keeps wallets too
+
+    await first_worker.handle(_grant("grant-1", "0.15"))  # first keeps a balance of 0.15
+    assert (await second_worker.handle(_debit("usage:e-1"))).status == "applied"  # stored balance 0
+    stale_would_apply = await first_worker.handle(_debit("usage:e-2"))
+    assert [e["event"]["kind"] for e in stale_would_apply.events] == ["debit.rejected"]
+
+    await second_worker.handle(_grant("grant-2", "1"))  # first keeps a balance of 0; stored 1
+    stale_would_reject = await first_worker.handle(_debit("usage:e-3"))
+    assert stale_would_reject.events[0]["event"]["kind"] == "entry.recorded"
+
+    wallet_now = await store.wallet("acme")
+    assert wallet_now.balance == 850_000
+    assert await store.sum_of_entries("acme") == (850_000, 4), "two grants, two debits"

@@ -8,10 +8,11 @@ moved have none: their markers are in `applied_commands`, which is why a lookup 
 """
 
 import re
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReplaceOne
+from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -25,6 +26,42 @@ from ..ports import Applied, Decision, LedgerQuery, WireEvents
 from .codec import entry_from_doc, entry_to_doc, wallet_from_doc, wallet_to_doc
 
 MARKER_FIELDS = {"tenant_id": 1, "command_id": 1, "fingerprint": 1, "events": 1}
+
+
+class _Writes:
+    """What one batch writes, gathered across its tenants and then written with one call per collection."""
+
+    def __init__(self) -> None:
+        self.markers: list[Document] = []
+        self.entries: list[Document] = []
+        self.new_wallets: list[Document] = []
+        self.guarded: list[ReplaceOne[Document] | UpdateOne] = []
+        self.changed: dict[str, Wallet] = {}
+
+    def wallet(self, current: Wallet, final: Wallet, *, guard: bool) -> None:
+        tenant_id = current.tenant_id
+        if final.version != current.version:
+            self.changed[tenant_id] = final
+            if current.version == 0:
+                self.new_wallets.append(wallet_to_doc(final))
+            else:
+                self.guarded.append(ReplaceOne({"_id": tenant_id, "version": current.version}, wallet_to_doc(final)))
+        elif guard:  # decided on a kept wallet that did not change: prove it was still the stored one
+            self.guarded.append(
+                UpdateOne({"_id": tenant_id, "version": current.version}, {"$set": {"version": current.version}})
+            )
+
+    async def run(self, store: "MongoWalletStore", session: AsyncClientSession) -> None:
+        if self.markers:
+            await store._applied.insert_many(self.markers, session=session)
+        if self.entries:
+            await store._ledger.insert_many(self.entries, session=session)
+        if self.new_wallets:
+            await store._wallets.insert_many(self.new_wallets, session=session)
+        if self.guarded:
+            result = await store._wallets.bulk_write(self.guarded, ordered=False, session=session)
+            if result.matched_count != len(self.guarded):
+                raise VersionConflict("a wallet changed under the batch")
 
 
 class VersionConflict(Exception):
@@ -55,8 +92,11 @@ def ledger_filter(tenant_id: str, query: LedgerQuery | None) -> Document:
 
 
 class MongoWalletStore:
-    def __init__(self, client: AsyncMongoClient[Document], db: AsyncDatabase[Document]) -> None:
+    def __init__(self, client: AsyncMongoClient[Document], db: AsyncDatabase[Document], *, cache_size: int = 0) -> None:
+        """`cache_size`: how many wallets to keep between batches (the worker's; 0 for readers, which keep none)."""
         self._client = client
+        self._cache: OrderedDict[str, Wallet] = OrderedDict()
+        self._cache_size = cache_size
         self._wallets = db["wallets"]
         self._ledger = db["ledger"]
         self._applied = db["applied_commands"]
@@ -158,31 +198,35 @@ class MongoWalletStore:
 
     async def apply_runs(self, runs: list[tuple[str, list[Item]]], *, at: datetime) -> list[list[Applied]]:
         """Apply several tenants' runs in one transaction: a batch costs a handful of round trips, not a
-        handful per tenant. Each wallet is still guarded by its own version."""
-        tenant_ids = [t for t, _ in runs]
+        handful per tenant. Each wallet is still guarded by its own version.
+
+        The wallets this store wrote or read last are kept (`cache_size`): a batch reads only the others. A kept
+        wallet another worker has changed since (its tenant's partition moved) fails the version guard of the
+        write; the batch then runs again from freshly read wallets. A run that applied commands without changing
+        its kept wallet (a rejected debit) writes a guard of the version alone, so no decision stands on a stale
+        wallet."""
         marker_ids = [self._marker_id(t, i.command_id) for t, items in runs for i in items]
         main_ids = [entry_id_for(t, i.command_id) for t, items in runs for i in items]
         target_ids = [i.target_entry_id for _, items in runs for i in items if i.target_entry_id]
+        use_cache = True
+        final: dict[str, Wallet] = {}
 
         async def work(session: AsyncClientSession) -> list[list[Applied]]:
-            stored = {d["_id"]: d async for d in self._wallets.find({"_id": {"$in": tenant_ids}}, session=session)}
+            wallets = await self._current([t for t, _ in runs], session, use_cache=use_cache)
             seen = await self._seen(marker_ids, main_ids, session)
             targets: dict[str, dict[str, LedgerEntry]] = {}
             if target_ids:
                 async for doc in self._ledger.find({"_id": {"$in": target_ids}}, session=session):
                     targets.setdefault(doc["tenant_id"], {})[doc["_id"]] = entry_from_doc(doc)
             results: list[list[Applied]] = []
-            markers: list[Document] = []
-            entries: list[Document] = []
-            new_wallets: list[Document] = []
-            replaced: list[ReplaceOne[Document]] = []
+            writes = _Writes()
             for tenant_id, items in runs:
-                current = wallet_from_doc(stored.get(tenant_id), tenant_id)
+                current, kept = wallets[tenant_id]
                 run = apply_run(current, items, seen.get(tenant_id, {}), targets.get(tenant_id, {}))
                 results.append(run.results)
                 made, unmade = self._documents(tenant_id, run.entries, run.markers, at)
-                entries += made
-                markers += unmade
+                writes.entries += made
+                writes.markers += unmade
                 for mark in run.marks:
                     update: dict[str, Any] = {"$inc": {"reversed_amount": mark.reversed_delta}}
                     if mark.voided_by is not None:
@@ -190,34 +234,51 @@ class MongoWalletStore:
                     await self._ledger.update_one(
                         {"_id": mark.entry_id, "tenant_id": tenant_id}, update, session=session
                     )
-                if run.wallet.version != current.version:
-                    if current.version == 0:
-                        new_wallets.append(wallet_to_doc(run.wallet))
-                    else:
-                        filter_ = {"_id": tenant_id, "version": current.version}
-                        replaced.append(ReplaceOne(filter_, wallet_to_doc(run.wallet)))
-            if markers:
-                await self._applied.insert_many(markers, session=session)
-            if entries:
-                await self._ledger.insert_many(entries, session=session)
-            if new_wallets:
-                await self._wallets.insert_many(new_wallets, session=session)
-            if replaced:
-                result = await self._wallets.bulk_write(replaced, ordered=False, session=session)
-                if result.matched_count != len(replaced):
-                    raise VersionConflict(", ".join(tenant_ids))
+                writes.wallet(current, run.wallet, guard=kept and bool(run.markers))
+            await writes.run(self, session)
+            final.clear()
+            final.update({t: writes.changed.get(t) or wallets[t][0] for t, _ in runs})
             return results
 
-        for _ in range(20):
+        for attempt in range(20):
+            use_cache = attempt == 0
             try:
-                return await in_transaction(self._client, work)
+                results = await in_transaction(self._client, work)
             except VersionConflict:
+                self._forget([t for t, _ in runs])
                 continue
             except Exception as exc:
+                self._forget([t for t, _ in runs])
                 if not is_duplicate_key(exc):
                     raise
                 # Another worker applied some of these first, or created a wallet: run again, they are seen.
+            else:
+                for wallet in final.values():  # committed: these are the stored wallets now
+                    self._keep(wallet)
+                return results
         raise VersionConflict(f"wallets kept changing under a batch of {len(marker_ids)} commands")
+
+    async def _current(
+        self, tenant_ids: list[str], session: AsyncClientSession, *, use_cache: bool
+    ) -> dict[str, tuple[Wallet, bool]]:
+        """Tenant -> (its wallet, whether it came from the cache): kept wallets, and one read for the rest."""
+        found = {t: (w, True) for t in tenant_ids if use_cache and (w := self._cache.get(t)) is not None}
+        if missing := [t for t in tenant_ids if t not in found]:
+            stored = {d["_id"]: d async for d in self._wallets.find({"_id": {"$in": missing}}, session=session)}
+            found |= {t: (wallet_from_doc(stored.get(t), t), False) for t in missing}
+        return found
+
+    def _keep(self, wallet: Wallet) -> None:
+        if wallet.version == 0 or self._cache_size == 0:
+            return  # never written: nothing to guard a write against
+        self._cache[wallet.tenant_id] = wallet
+        self._cache.move_to_end(wallet.tenant_id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _forget(self, tenant_ids: list[str]) -> None:
+        for tenant_id in tenant_ids:
+            self._cache.pop(tenant_id, None)
 
     async def wallet(self, tenant_id: str) -> Wallet:
         return wallet_from_doc(await self._wallets.find_one({"_id": tenant_id}), tenant_id)
