@@ -23,6 +23,9 @@ from .worker import build_router, segment_keeper
 
 SERVICE = "metering"
 
+KEPT_AGGREGATES = 20_000
+"""Period aggregates whose units the worker keeps between batches (and 4x as many distinct values)."""
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -34,7 +37,7 @@ def bootstrap(settings: MeteringSettings | None = None) -> FastStream:
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
     broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))
     worker = Worker(SERVICE, settings, broker, topics.USAGE_DLQ)
-    store = MongoUsageStore(worker.mongo, worker.db, dedup_window=settings.dedup_window)
+    store = MongoUsageStore(worker.mongo, worker.db, dedup_window=settings.dedup_window, cache_size=KEPT_AGGREGATES)
     directory = TenantDirectory(worker.db)
     limits = Limits(
         max_bytes=settings.max_event_bytes,

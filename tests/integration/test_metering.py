@@ -9,6 +9,7 @@ import pytest
 
 from schemas import topics
 from schemas.usage import UsageEvent
+from services.metering.adapters.mongo import MongoUsageStore
 from services.metering.domain.model import Priced
 from services.metering.domain.rules import billing_period
 from services.metering.ports import ToRecord
@@ -252,3 +253,38 @@ async def test_records_of_the_former_ttl_collection_still_count_until_it_is_empt
         assert seen.status == "duplicate"
         await legacy.delete_many({})  # its TTL index empties it within the window
         assert await store.maintain(at) == ["usage_records"]
+
+
+async def test_a_worker_keeping_an_aggregate_another_worker_added_to_prices_from_the_stored_units(
+    ops, tenant_id
+) -> None:
+    """Two metering workers (the tenant's partition moved between them) each keep the units of the aggregates
+    they wrote. A kept figure that is no longer the stored one never prices an event: the guarded update fails
+    and the batch is priced again from the stored units (a tier boundary would otherwise be crossed late)."""
+    at = datetime.now(UTC)
+    seen_before: list[Decimal] = []
+
+    def counted(event_id: str) -> ToRecord:
+        item = _to_record(tenant_id, event_id, at)
+
+        def pricing(used_before: Decimal) -> Priced:
+            seen_before.append(used_before)
+            return item.pricing(used_before)
+
+        return ToRecord(item.event, item.fingerprint, item.period, pricing)
+
+    database = ops.mongo[f"metering-{tenant_id}"]
+    first = MongoUsageStore(ops.mongo, database, dedup_window=timedelta(days=35), cache_size=10)
+    second = MongoUsageStore(ops.mongo, database, dedup_window=timedelta(days=35), cache_size=10)
+    try:
+        await first.record_runs([(tenant_id, [counted("e-1"), counted("e-2")])], at=at)  # first keeps 2 units
+        await second.record_runs([(tenant_id, [counted("e-3")])], at=at)  # stored: 3
+        seen_before.clear()
+        [[recorded]] = await first.record_runs([(tenant_id, [counted("e-4")])], at=at)
+
+        assert recorded.status == "new"
+        assert seen_before[-1] == 3, "priced from the stored units, not the kept ones"
+        [row] = await first.usage(tenant_id)
+        assert (row["count"], row["units"]) == (4, "4")
+    finally:
+        await ops.mongo.drop_database(database.name)

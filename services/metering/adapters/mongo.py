@@ -8,7 +8,9 @@ time, at the price of one more index write per event (on the embedded server an 
 still hold a record (two, sometimes three, for a 35-day window): 0.03 ms per id and month.
 """
 
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -64,9 +66,19 @@ def expired_segments(names: list[str], now: datetime, window: timedelta) -> list
 
 class MongoUsageStore:
     def __init__(
-        self, client: AsyncMongoClient[Document], db: AsyncDatabase[Document], *, dedup_window: timedelta
+        self,
+        client: AsyncMongoClient[Document],
+        db: AsyncDatabase[Document],
+        *,
+        dedup_window: timedelta,
+        cache_size: int = 0,
     ) -> None:
+        """`cache_size`: how many aggregates' units and distinct values the worker keeps between batches (0 for
+        readers, which keep none)."""
         self._client = client
+        self._units: OrderedDict[str, int] = OrderedDict()
+        self._known: OrderedDict[str, None] = OrderedDict()
+        self._cache_size = cache_size
         self._db = db
         self._created: set[str] = set()
         self._legacy = False
@@ -144,114 +156,108 @@ class MongoUsageStore:
         target = segment_of(at)
         await self._ensure_segment(target)
 
+        use_cache = True
+        kept: dict[str, int] = {}
+        known: set[str] = set()
+
         async def work(session: AsyncClientSession) -> list[list[Recorded]]:
             seen = await self._stored_records(record_ids, at, session)
-            units = {
-                d["_id"]: d.get("units", 0)
-                async for d in self._aggregates.find({"_id": {"$in": aggregate_ids}}, {"units": 1}, session=session)
-            }
-            all_results: list[list[Recorded]] = []
-            records: list[Document] = []
-            sums: dict[str, Document] = {}
-            distinct: set[Distinct] = set()
-            for tenant_id, items in runs:
-                results: list[Recorded] = []
-                for item in items:
-                    event = item.event
-                    record_id = f"{tenant_id}|{event.event_id}"
-                    if (doc := seen.get(record_id)) is not None:
-                        same = doc["fingerprint"] == item.fingerprint
-                        stored = from_micros(doc["amount"]) if same else Decimal(0)
-                        results.append(Recorded("duplicate" if same else "conflict", stored, doc["entry_type"]))
-                        continue
-                    aggregate_id = f"{tenant_id}|{event.type}|{item.period.key}"
-                    priced = item.pricing(from_micros(units.get(aggregate_id, 0)))
-                    amount, quantity = to_micros(priced.amount), to_micros(event.quantity)
-                    billable = to_micros(priced.units)
-                    units[aggregate_id] = units.get(aggregate_id, 0) + billable
-                    doc = {
-                        "_id": record_id,
-                        "tenant_id": tenant_id,
-                        "event_id": event.event_id,
-                        "fingerprint": item.fingerprint,
-                        "meter": event.type,
-                        "entry_type": priced.entry_type,
-                        "quantity": str(event.quantity),
-                        "amount": amount,
-                        "period": item.period.key,
-                        "occurred_at": event.occurred_at,
-                        "received_at": at,
-                    }
-                    seen[record_id] = doc
-                    records.append(doc)
-                    total = sums.setdefault(
-                        aggregate_id,
-                        {"count": 0, "amount": 0, "quantity": 0, "units": 0, "max": 0, "tenant_id": tenant_id,
-                         "meter": event.type, "period": item.period},
-                    )  # fmt: skip
-                    total["count"] += 1
-                    total["amount"] += amount
-                    total["quantity"] += quantity
-                    total["units"] += billable
-                    total["max"] = max(total["max"], quantity)
-                    distinct |= {
-                        (aggregate_id, tenant_id, event.type, item.period.key, n, v) for n, v in priced.distinct.items()
-                    }
-                    results.append(Recorded("new", priced.amount, priced.entry_type))
-                all_results.append(results)
+            units = {a: self._units[a] for a in aggregate_ids if use_cache and a in self._units}
+            if unread := [a for a in aggregate_ids if a not in units]:
+                found = self._aggregates.find({"_id": {"$in": unread}}, {"units": 1}, session=session)
+                units |= {d["_id"]: d.get("units", 0) async for d in found}
+            before = dict(units)  # each aggregate's units as read or kept: the guard of its update
+            tally = _tally(runs, seen, units, at)
+            all_results, records, sums, distinct = tally.results, tally.records, tally.sums, tally.distinct
             if records:
                 await self._db[target].insert_many(records, session=session)
             if sums:
-                await self._aggregates.bulk_write(
-                    [
-                        UpdateOne(
-                            {"_id": aggregate_id},
-                            {
-                                "$inc": {k: total[k] for k in ("count", "amount", "quantity", "units")},
-                                "$max": {"max_quantity": total["max"]},
-                                "$setOnInsert": {
-                                    "tenant_id": total["tenant_id"],
-                                    "meter": total["meter"],
-                                    "period": total["period"].key,
-                                    "period_start": total["period"].start,
-                                    "period_end": total["period"].end,
-                                    "rejected_count": 0,
-                                    "rejected_amount": 0,
-                                },
-                            },
-                            upsert=True,
-                        )
-                        for aggregate_id, total in sums.items()
-                    ],
-                    ordered=False,
-                    session=session,
-                )
+                await self._add_to_aggregates(sums, before, session)
+            known.clear()
             if distinct:
-                await self._add_distinct(distinct, session)
+                known.update(await self._add_distinct(distinct, session, use_cache=use_cache))
+            kept.clear()
+            kept.update({a: units[a] for a in aggregate_ids if a in units})
             return all_results
 
-        for _ in range(5):
+        for attempt in range(5):
+            use_cache = attempt == 0
             try:
-                return await in_transaction(self._client, work)
+                results = await in_transaction(self._client, work)
             except Exception as exc:
+                for aggregate_id in aggregate_ids:
+                    self._units.pop(aggregate_id, None)
                 if not is_duplicate_key(exc):
                     raise
-                # another worker recorded some of these first: run again, they are now seen
+                # Another worker recorded some of these first, or changed a kept aggregate (its tenant's partition
+                # moved; the guarded update then tried to insert it again): run again from what is stored.
+            else:
+                self._keep(kept, known)  # committed: these are the stored values now
+                return results
         raise RuntimeError("usage records kept colliding")
 
-    async def _add_distinct(self, distinct: set[Distinct], session: AsyncClientSession) -> None:
-        # Most values (a site, a user) were seen earlier in the period: one read finds those, and only the new
-        # ones are inserted (an upsert per value cost an update each, even for known values).
+    async def _add_to_aggregates(
+        self, sums: dict[str, Document], before: dict[str, int], session: AsyncClientSession
+    ) -> None:
+        await self._aggregates.bulk_write(
+            [
+                UpdateOne(
+                    _unchanged_since(aggregate_id, before.get(aggregate_id, 0)),
+                    {
+                        "$inc": {k: total[k] for k in ("count", "amount", "quantity", "units")},
+                        "$max": {"max_quantity": total["max"]},
+                        "$setOnInsert": {
+                            "tenant_id": total["tenant_id"],
+                            "meter": total["meter"],
+                            "period": total["period"].key,
+                            "period_start": total["period"].start,
+                            "period_end": total["period"].end,
+                            "rejected_count": 0,
+                            "rejected_amount": 0,
+                        },
+                    },
+                    upsert=True,
+                )
+                for aggregate_id, total in sums.items()
+            ],
+            ordered=False,
+            session=session,
+        )
+
+    def _keep(self, units: dict[str, int], known: set[str]) -> None:
+        if not self._cache_size:
+            return
+        for aggregate_id, value in units.items():
+            self._units[aggregate_id] = value
+            self._units.move_to_end(aggregate_id)
+        while len(self._units) > self._cache_size:
+            self._units.popitem(last=False)
+        for value_id in known:
+            self._known[value_id] = None
+            self._known.move_to_end(value_id)
+        while len(self._known) > self._cache_size * 4:
+            self._known.popitem(last=False)
+
+    async def _add_distinct(self, distinct: set[Distinct], session: AsyncClientSession, *, use_cache: bool) -> set[str]:
+        """Store the values not stored yet; returns the ids of all of them (stored now). Most values (a site, a
+        user) were seen earlier in the period: those this worker stored or found before are known (a stored
+        value is never removed), one read finds the others, and only the new ones are inserted (an upsert per
+        value cost an update each, even for known values)."""
         values = {
             f"{aggregate_id}|{name}|{value}": {"tenant_id": t, "meter": meter, "period": key, "name": name}
             for aggregate_id, t, meter, key, name, value in sorted(distinct)
         }
-        known = self._distinct.find({"_id": {"$in": list(values)}}, {"_id": 1}, session=session)
-        for doc in [d async for d in known]:
-            del values[doc["_id"]]
+        every = set(values)
+        for value_id in every & self._known.keys() if use_cache else ():
+            del values[value_id]
+        if values:
+            found = self._distinct.find({"_id": {"$in": list(values)}}, {"_id": 1}, session=session)
+            for doc in [d async for d in found]:
+                del values[doc["_id"]]
         if values:  # a value another worker adds meanwhile is a duplicate key: the batch runs again
             docs = [{"_id": _id, **fields} for _id, fields in values.items()]
             await self._distinct.insert_many(docs, session=session)
+        return every
 
     async def mark_rejected(self, tenant_id: str, event_id: str) -> bool:
         """The wallet refused the debit of this event (hard policy, not enough credits): count it as
@@ -322,6 +328,79 @@ class MongoUsageStore:
                 }
             )
         return rows
+
+
+@dataclass
+class _Tally:
+    """What a batch records: the outcome of each event, the new dedup records, the sums to add to each
+    aggregate and the distinct values seen."""
+
+    results: list[list[Recorded]] = field(default_factory=list)
+    records: list[Document] = field(default_factory=list)
+    sums: dict[str, Document] = field(default_factory=dict)
+    distinct: set[Distinct] = field(default_factory=set)
+
+
+def _tally(
+    runs: list[tuple[str, list[ToRecord]]], seen: dict[str, Document], units: dict[str, int], at: datetime
+) -> _Tally:
+    """Price each tenant's run in order from the units its aggregates had (`units` is updated as it goes);
+    an id in `seen` (stored, or earlier in the batch) is a duplicate, or a conflict if the payload differs."""
+    tally = _Tally()
+    all_results, records, sums, distinct = tally.results, tally.records, tally.sums, tally.distinct
+    for tenant_id, items in runs:
+        results: list[Recorded] = []
+        for item in items:
+            event = item.event
+            record_id = f"{tenant_id}|{event.event_id}"
+            if (doc := seen.get(record_id)) is not None:
+                same = doc["fingerprint"] == item.fingerprint
+                stored = from_micros(doc["amount"]) if same else Decimal(0)
+                results.append(Recorded("duplicate" if same else "conflict", stored, doc["entry_type"]))
+                continue
+            aggregate_id = f"{tenant_id}|{event.type}|{item.period.key}"
+            priced = item.pricing(from_micros(units.get(aggregate_id, 0)))
+            amount, quantity = to_micros(priced.amount), to_micros(event.quantity)
+            billable = to_micros(priced.units)
+            units[aggregate_id] = units.get(aggregate_id, 0) + billable
+            doc = {
+                "_id": record_id,
+                "tenant_id": tenant_id,
+                "event_id": event.event_id,
+                "fingerprint": item.fingerprint,
+                "meter": event.type,
+                "entry_type": priced.entry_type,
+                "quantity": str(event.quantity),
+                "amount": amount,
+                "period": item.period.key,
+                "occurred_at": event.occurred_at,
+                "received_at": at,
+            }
+            seen[record_id] = doc
+            records.append(doc)
+            total = sums.setdefault(
+                aggregate_id,
+                {"count": 0, "amount": 0, "quantity": 0, "units": 0, "max": 0, "tenant_id": tenant_id,
+                 "meter": event.type, "period": item.period},
+            )  # fmt: skip
+            total["count"] += 1
+            total["amount"] += amount
+            total["quantity"] += quantity
+            total["units"] += billable
+            total["max"] = max(total["max"], quantity)
+            distinct |= {
+                (aggregate_id, tenant_id, event.type, item.period.key, n, v) for n, v in priced.distinct.items()
+            }
+            results.append(Recorded("new", priced.amount, priced.entry_type))
+        all_results.append(results)
+    return tally
+
+
+def _unchanged_since(aggregate_id: str, units: int) -> Document:
+    """The filter of a guarded aggregate update: the aggregate still has the units the batch priced from (none
+    yet, for a new one). If another worker added to it since, the upsert finds nothing and inserts a document
+    with the same `_id`: a duplicate key, and the batch runs again from the stored units."""
+    return {"_id": aggregate_id, "units": units if units else {"$in": [0, None]}}
 
 
 def _period_days(start: datetime | None, end: datetime | None) -> dict[str, str | None]:
