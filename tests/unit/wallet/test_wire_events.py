@@ -1,0 +1,50 @@
+"""The wallet's events as they go on the wire: the hand-built `entry.recorded` is exactly the model's."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas import wallet as wire
+from schemas.money import from_micros
+from services.wallet.domain.model import LedgerEntry, Movement
+from services.wallet.service import entry_recorded
+
+micros = st.integers(min_value=-(10**15), max_value=10**15)
+labels = st.none() | st.text(max_size=20)
+# hypothesis bounds are naive; the values it draws are in UTC
+instants = st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC))  # noqa: DTZ001
+movements = st.lists(
+    st.builds(Movement, bucket_id=st.text(min_size=1, max_size=10), amount=micros, kind=st.just("purchased")),
+    max_size=3,
+)
+
+
+@given(
+    amount=micros, balance=micros, site=labels, personnel=labels, reference=labels, description=labels,
+    moved=movements, at=instants, occurred=instants,
+)  # fmt: skip
+def test_entry_recorded_is_exactly_what_the_wire_model_dumps(
+    amount: int, balance: int, site: str | None, personnel: str | None, reference: str | None,
+    description: str | None, moved: list[Movement], at: datetime, occurred: datetime,
+) -> None:  # fmt: skip
+    entry = LedgerEntry(entry_id="entry:acme:usage:e-1", tenant_id="acme", entry_type="sms", amount=amount,
+                        balance_after=balance, occurred_at=occurred, recorded_at=at, command_id="usage:e-1",
+                        source="usage.events:e-1", site=site, personnel=personnel, movements=tuple(moved),
+                        reference=reference, description=description)  # fmt: skip
+    model = wire.EntryRecorded(
+        event_id=entry.entry_id, tenant_id="acme", occurred_at=at, entry_id=entry.entry_id, entry_type="sms",
+        amount=from_micros(amount), balance_after=from_micros(balance), command_id=entry.command_id, site=site,
+        personnel=personnel, reference=reference, description=description,
+        movements=[wire.Movement(bucket_id=m.bucket_id, amount=from_micros(m.amount)) for m in moved],
+    )  # fmt: skip
+
+    assert entry_recorded("acme", at, entry) == model.model_dump(mode="json")
+
+
+def test_an_instant_in_another_zone_is_written_in_utc() -> None:
+    paris = datetime(2026, 12, 2, 10, 30, 0, 250, tzinfo=timezone(timedelta(hours=1)))
+    entry = LedgerEntry(entry_id="e", tenant_id="acme", entry_type="sms", amount=-150_000, balance_after=0,
+                        occurred_at=paris, recorded_at=paris, command_id="c", source="s")  # fmt: skip
+
+    assert entry_recorded("acme", paris, entry)["occurred_at"] == "2026-12-02T09:30:00.000250Z"
