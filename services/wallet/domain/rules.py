@@ -122,10 +122,14 @@ class _Decision:
         self.events: list[Event] = []
         self.marks: list[EntryMark] = []
         self.last_entry_id: str | None = None
+        self.entry_count = wallet.entry_count
+        """Entries in the ledger with those this decision records (the wallet takes it in `finish`)."""
+        self._balance = sum(b.remaining for b in wallet.buckets)
+        """The sum of the buckets, kept as they move (every change to a bucket goes through `move`)."""
 
     @property
     def balance(self) -> int:
-        return sum(b.remaining for b in self.buckets.values())
+        return self._balance
 
     def refuse(self, reason: RefusalReason, detail: str) -> None:
         self.events.append(CommandRefused(self.command_id, reason, detail))
@@ -133,8 +137,12 @@ class _Decision:
     # -- bucket movements -----------------------------------------------------------------------------
 
     def move(self, bucket: Bucket, amount: int) -> Movement:
-        updated = replace(bucket, remaining=bucket.remaining + amount)
+        updated = Bucket(  # what `replace` makes, without its generic field walk: a debit moves one or two
+            bucket.bucket_id, bucket.kind, bucket.remaining + amount, bucket.granted_at, bucket.priority,
+            bucket.expires_at,
+        )  # fmt: skip
         self.buckets[bucket.bucket_id] = updated
+        self._balance += amount
         return Movement(bucket.bucket_id, amount, bucket.kind, bucket.priority, bucket.expires_at)
 
     def take(self, amount: int) -> list[Movement]:
@@ -195,12 +203,12 @@ class _Decision:
             personnel=personnel,
             movements=tuple(movements),
             reference=reference,
-            sequence=self.wallet.entry_count + 1,
+            sequence=self.entry_count + 1,
             description=description,
         )
         self.events.append(EntryRecorded(entry))
         self.last_entry_id = entry.entry_id
-        self.wallet = replace(self.wallet, entry_count=self.wallet.entry_count + 1)
+        self.entry_count += 1
         return entry
 
     def restore(self, entry: LedgerEntry, amount: int) -> list[Movement]:
@@ -246,7 +254,7 @@ class _Decision:
                     occurred_at=bucket.expires_at,
                     source=f"{bucket.kind} credits {bucket.bucket_id} expired",
                 )
-            del self.buckets[bucket.bucket_id]
+            self._balance -= self.buckets.pop(bucket.bucket_id).remaining
 
     def finish(self) -> Outcome:
         before, after = self.start.balance, self.balance
@@ -257,7 +265,7 @@ class _Decision:
             for b in self.buckets.values()
             if b.remaining != 0 or (b.expires_at is not None and b.bucket_id != OVERDRAFT)
         )
-        wallet = replace(self.wallet, balance=after, buckets=kept)
+        wallet = replace(self.wallet, balance=after, buckets=kept, entry_count=self.entry_count)
         if wallet != self.start:
             wallet = replace(wallet, version=self.start.version + 1)
         return Outcome(wallet, self.events, tuple(self.marks))
