@@ -257,8 +257,42 @@ def to_wire(tenant_id: str, at: datetime, outcome: Outcome) -> list[Published]:
     return out
 
 
+@dataclass(frozen=True)
+class LineDebit:
+    """One line of a metering batch (`usage_debits`), applied as the `debit` it stands for: the same request and
+    the same fingerprint as that debit sent alone (a contract test holds them equal), without making a model of
+    each line."""
+
+    tenant_id: str
+    line: wire.UsageLine
+
+    @property
+    def command_id(self) -> str:
+        return self.line.command_id
+
+    def request(self) -> m.DebitRequest:
+        line = self.line
+        return m.DebitRequest(line.command_id, to_micros(line.amount), line.entry_type, line.occurred_at,
+                              line.source, line.site, line.personnel, line.description)  # fmt: skip
+
+    def fingerprint(self) -> str:
+        """The debit's: its JSON data with `issued_at` left out, as `_item` fingerprints every command."""
+        return fingerprint({**self.line.model_dump(mode="json"), **_DEBIT_ENVELOPE, "tenant_id": self.tenant_id})
+
+
+_DEBIT_ENVELOPE = {"schema_version": 1, "kind": "debit"}
+
+
+def inputs_of(command: Any) -> "list[WalletInput]":
+    """What one message asks the wallet to apply: itself, or each line of a metering batch."""
+    if isinstance(command, wire.UsageDebits):
+        return [LineDebit(command.tenant_id, line) for line in command.lines]
+    return [command]
+
+
 WalletInput = (
-    wire.Debit
+    LineDebit
+    | wire.Debit
     | wire.Fee
     | wire.Grant
     | wire.TopUp
@@ -298,6 +332,8 @@ class WalletService:
 
     async def _item(self, command: WalletInput, at: datetime) -> Item:
         tenant_id = command.tenant_id
+        if isinstance(command, LineDebit):
+            return self._line_item(command, at)
         request = to_request(command)
         on_behalf = isinstance(request, m.ConfigureRequest) and request.by is not None
         needs_admins = isinstance(request, m.PurchaseRequest) or on_behalf
@@ -322,6 +358,18 @@ class WalletService:
             wire_of,
             target,
         )
+
+    @staticmethod
+    def _line_item(command: LineDebit, at: datetime) -> Item:
+        request, tenant_id = command.request(), command.tenant_id
+
+        def decide_one(wallet: m.Wallet, entry: m.LedgerEntry | None) -> Outcome:
+            return decide(wallet, request, at=at)
+
+        def wire_of(outcome: Outcome) -> list[Published]:
+            return to_wire(tenant_id, at, outcome)
+
+        return Item(request.command_id, command.fingerprint(), decide_one, wire_of)
 
     def spend_state(self, wallet: m.Wallet, at: datetime) -> wire.SpendState:
         return wire.SpendState(

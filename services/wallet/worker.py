@@ -11,24 +11,17 @@ from pydantic import TypeAdapter, ValidationError
 
 from schemas import topics
 from schemas.payments import PaymentEvent, PaymentFailed, PaymentSucceeded
-from schemas.wallet import Expire, UsageDebits, WalletCommand
+from schemas.wallet import Expire, WalletCommand
 from shared.directory import TenantDirectory
 from shared.runtime import TRANSIENT, Worker, batch_options, subscribe_directory
 
 from .adapters.mongo import MongoWalletStore
-from .service import WalletInput, WalletService
+from .service import WalletInput, WalletService, inputs_of
 
 COMMAND = TypeAdapter[WalletCommand](WalletCommand)
 PAYMENT = TypeAdapter[PaymentEvent](PaymentEvent)
 log = structlog.get_logger()
 WALLET_PAYMENTS = ("purchase:", "recharge:")
-
-
-def _inputs(command: Any) -> list[WalletInput]:
-    """What one message asks the wallet to apply: itself, or each line of a metering batch as the debit it is."""
-    if isinstance(command, UsageDebits):
-        return list(command.debits())
-    return [command]
 
 
 def _id_of(command: WalletInput) -> str:
@@ -71,7 +64,7 @@ def build_router(
             except ValidationError as exc:
                 await worker.dead_letter_record(record, "schema_violation", str(exc))
                 continue
-            valid += [(record, c) for c in _inputs(command) if accept(c)]
+            valid += [(record, c) for c in inputs_of(command) if accept(c)]
         if not valid:
             return
         try:

@@ -265,10 +265,16 @@ class _Decision:
             for b in self.buckets.values()
             if b.remaining != 0 or (b.expires_at is not None and b.bucket_id != OVERDRAFT)
         )
-        wallet = replace(self.wallet, balance=after, buckets=kept, entry_count=self.entry_count)
-        if wallet != self.start:
-            wallet = replace(wallet, version=self.start.version + 1)
-        return Outcome(wallet, self.events, tuple(self.marks))
+        start, marks = self.start, tuple(self.marks)
+        moved = after != start.balance or kept != start.buckets or self.entry_count != start.entry_count
+        if self.wallet is start and not moved:
+            return Outcome(start, self.events, marks)  # nothing changed: same wallet, same version
+        wallet = replace(
+            self.wallet, balance=after, buckets=kept, entry_count=self.entry_count, version=start.version + 1
+        )
+        if not moved and replace(wallet, version=start.version) == start:  # settings set to what they were
+            wallet = start
+        return Outcome(wallet, self.events, marks)
 
 
 # --- one function per request ----------------------------------------------------------------------------
