@@ -27,6 +27,11 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 
 
+def json_time(at: datetime) -> str:
+    """An instant as the wire models write it in JSON: UTC, ISO 8601 with `Z` (`2026-12-02T09:30:00.000250Z`)."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 class WireModel(BaseModel):
     """Frozen, strict about unknown fields: a typo in a producer is an error, not silently dropped."""
 

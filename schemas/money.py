@@ -17,7 +17,7 @@ _QUANTUM = Decimal(1).scaleb(-SCALE)
 Credits = Annotated[
     Decimal,
     Field(allow_inf_nan=False, decimal_places=SCALE, max_digits=SCALE + 13),
-    PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str, when_used="json"),
+    PlainSerializer(lambda d: json_credits(d), return_type=str, when_used="json"),  # noqa: PLW0108 (defined below)
 ]
 """A signed credit amount, e.g. ``"0.15"``; JSON producers may send a string or a number."""
 
@@ -38,6 +38,11 @@ def from_micros(micros: int) -> Decimal:
 def round_credits(amount: Decimal) -> Decimal:
     """Round half-even to the micro-credit: the one rounding step of pricing."""
     return amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def json_credits(amount: Decimal) -> str:
+    """Credits as JSON writes them: the exact decimal without trailing zeros (`"0.15"`, `"300"`)."""
+    return format(amount.normalize(), "f")
 
 
 def display(micros: int) -> str:

@@ -26,11 +26,14 @@ def fingerprint(model: BaseModel | dict[str, Any]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+_NESTED = (dict, list, tuple, float)
+
+
 def _sorted(data: Any) -> Any:
     if isinstance(data, dict):
-        return {k: _sorted(data[k]) for k in sorted(data)}
+        return {k: _sorted(v) if isinstance(v := data[k], _NESTED) else v for k in sorted(data)}
     if isinstance(data, list | tuple):
-        return [_sorted(v) for v in data]
+        return [_sorted(v) if isinstance(v, _NESTED) else v for v in data]
     if isinstance(data, float):
         raise ValueError("json writes floats its own way (1e+16): the slow path keeps the text")
     return data

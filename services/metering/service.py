@@ -5,10 +5,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
+from schemas.common import json_time
+from schemas.money import json_credits
 from schemas.usage import UsageEvent
-from schemas.wallet import UsageDebits, UsageLine
 from shared.idempotency import fingerprint
 
 from .domain.model import Limits, PriceBook, Priced, Rejection, meter_name
@@ -30,17 +31,18 @@ def event_id_of(debit_command_id: str) -> str | None:
 @dataclass(frozen=True)
 class Outcome:
     status: Literal["priced", "duplicate", "rejected"]
-    debit: UsageLine | None = None
-    """What to charge the event's tenant (`tenant_id`), if anything: a line of the batch's `usage_debits`."""
+    debit: dict[str, Any] | None = None
+    """What to charge the event's tenant (`tenant_id`), if anything: the JSON data of a `UsageLine` of the
+    batch's `usage_debits`."""
     rejection: Rejection | None = None
     tenant_id: str = ""
 
 
-def usage_debits(outcomes: Sequence[Outcome], *, at: datetime) -> list[UsageDebits]:
+def usage_debits(outcomes: Sequence[Outcome], *, at: datetime) -> list[dict[str, Any]]:
     """A batch's debits as one wallet command per tenant, each tenant's lines in the order of its events (the
     wallet applies them in that order: tiers and thresholds see them as they happened). Redelivered in other
     batches, the lines are still recognised one by one: their command ids are the events'."""
-    lines: dict[str, list[UsageLine]] = {}
+    lines: dict[str, list[dict[str, Any]]] = {}
     for outcome in outcomes:
         if outcome.debit is not None:
             lines.setdefault(outcome.tenant_id, []).append(outcome.debit)
@@ -48,17 +50,10 @@ def usage_debits(outcomes: Sequence[Outcome], *, at: datetime) -> list[UsageDebi
     for tenant_id, run in lines.items():
         for start in range(0, len(run), MAX_LINES):
             chunk = run[start : start + MAX_LINES]
-            name = hashlib.sha256(f"{chunk[0].command_id}|{chunk[-1].command_id}|{len(chunk)}".encode()).hexdigest()
-            commands.append(
-                UsageDebits.model_construct(
-                    schema_version=1,
-                    kind="usage_debits",
-                    command_id=f"usage-batch:{name[:32]}",
-                    tenant_id=tenant_id,
-                    issued_at=at,
-                    lines=chunk,
-                )
-            )
+            ends = f"{chunk[0]['command_id']}|{chunk[-1]['command_id']}|{len(chunk)}"
+            name = hashlib.sha256(ends.encode()).hexdigest()[:32]
+            commands.append({"schema_version": 1, "kind": "usage_debits", "command_id": f"usage-batch:{name}",
+                             "tenant_id": tenant_id, "issued_at": json_time(at), "lines": chunk})  # fmt: skip
     return commands
 
 
@@ -102,7 +97,7 @@ class MeteringService:
             if isinstance(checked, Rejection):
                 outcomes[index] = Outcome("rejected", rejection=checked)
                 continue
-            item = ToRecord(event, fingerprint(event), checked.period, _pricing(event, book, anchor))
+            item = ToRecord(event, fingerprint(event), checked.period, _pricing(event, book, anchor, checked))
             runs.setdefault(event.tenant_id, []).append((index, event, item))
         batch = [(tenant_id, [item for _, _, item in run]) for tenant_id, run in runs.items()]
         recorded_runs = await self.store.record_runs(batch, at=now) if batch else []
@@ -119,23 +114,31 @@ class MeteringService:
         status: Literal["priced", "duplicate"] = "priced" if recorded.status == "new" else "duplicate"
         if recorded.amount == 0:  # a free unit (a free tier, or rounded to nothing): counted, nothing to charge
             return Outcome(status)
-        # Built from values already validated (the event) and priced (the amount, > 0): no second validation;
-        # the wallet validates what it receives.
-        line = UsageLine.model_construct(
-            command_id=debit_command_id(event.event_id),
-            amount=recorded.amount,
-            entry_type=recorded.entry_type,
-            occurred_at=event.occurred_at,
-            site=event.site,
-            personnel=event.personnel,
-            source=f"usage.events:{event.event_id}",
-            description=meter_name(event.type, language),
-        )
+        # The line's JSON data, from values already validated (the event) and priced (the amount, > 0): no model
+        # to build and dump per event; a contract test holds it to the `UsageLine` schema, and the wallet
+        # validates what it receives.
+        line = {
+            "command_id": debit_command_id(event.event_id),
+            "amount": json_credits(recorded.amount),
+            "entry_type": recorded.entry_type,
+            "occurred_at": json_time(event.occurred_at),
+            "site": event.site,
+            "personnel": event.personnel,
+            "source": f"usage.events:{event.event_id}",
+            "description": meter_name(event.type, language),
+        }
         return Outcome(status, debit=line, tenant_id=event.tenant_id)
 
 
-def _pricing(event: UsageEvent, book: PriceBook, anchor: date | None) -> Callable[[Decimal], Priced]:
+def _pricing(event: UsageEvent, book: PriceBook, anchor: date | None, first: Priced) -> Callable[[Decimal], Priced]:
+    """The event's price given the units its period had before it. `first` is its price with none before: the
+    answer whenever nothing came before or its meter has no tiers (only tiers look at earlier units)."""
+    meter = book.price_at(event.type, event.occurred_at)
+    tiered = meter is not None and bool(meter.tiers)
+
     def pricing(used_before: Decimal) -> Priced:
+        if not used_before or not tiered:
+            return first
         priced = price(event, book, anchor=anchor, used_before=used_before)
         assert not isinstance(priced, Rejection)
         return priced

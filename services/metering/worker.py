@@ -43,7 +43,7 @@ def build_router(
             if outcome.rejection is not None:
                 await worker.dead_letter_record(record, outcome.rejection.reason, outcome.rejection.detail)
         debits = usage_debits(outcomes, at=service.clock())
-        await worker.publish_many([(topics.WALLET_COMMANDS, c.tenant_id, c) for c in debits])
+        await worker.publish_many([(topics.WALLET_COMMANDS, c["tenant_id"], c) for c in debits])
 
     @router.subscriber(topics.USAGE_EVENTS, group_id=group, **batched)  # type: ignore[untyped-decorator]
     async def on_usage_events(msg: KafkaMessage) -> None:

@@ -1,13 +1,14 @@
 """Wallet use cases: turn a wire command into a domain request, decide, apply exactly once, return wire events."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from schemas import payments, topics
 from schemas import wallet as wire
-from schemas.money import from_micros, to_micros
+from schemas.common import json_time
+from schemas.money import display, from_micros, to_micros
 from shared.idempotency import fingerprint
 
 from .batch import Item
@@ -103,16 +104,6 @@ def _configure_request(command: wire.Configure) -> m.ConfigureRequest:
     return m.ConfigureRequest(command.command_id, by=command.by, **changes)
 
 
-def _json_time(at: datetime) -> str:
-    """A UTC instant as the wire models write it in JSON (`...Z`)."""
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _json_credits(micros: int) -> str:
-    """Micro-credits as the wire models write credits in JSON (`"-0.15"`)."""
-    return format(from_micros(micros).normalize(), "f")
-
-
 def entry_recorded(tenant_id: str, at: datetime, entry: m.LedgerEntry) -> dict[str, Any]:
     """The `entry.recorded` event of an entry as JSON data: exactly `wire.EntryRecorded(...).model_dump(mode=
     "json")` (a contract test holds them equal), built directly because the wallet makes one per debit and the
@@ -121,18 +112,18 @@ def entry_recorded(tenant_id: str, at: datetime, entry: m.LedgerEntry) -> dict[s
         "schema_version": 1,
         "event_id": entry.entry_id,
         "tenant_id": tenant_id,
-        "occurred_at": _json_time(at),
+        "occurred_at": json_time(at),
         "kind": "entry.recorded",
         "entry_id": entry.entry_id,
         "entry_type": entry.entry_type,
-        "amount": _json_credits(entry.amount),
-        "balance_after": _json_credits(entry.balance_after),
+        "amount": display(entry.amount),
+        "balance_after": display(entry.balance_after),
         "command_id": entry.command_id,
         "site": entry.site,
         "personnel": entry.personnel,
         "reference": entry.reference,
         "description": entry.description,
-        "movements": [{"bucket_id": mv.bucket_id, "amount": _json_credits(mv.amount)} for mv in entry.movements],
+        "movements": [{"bucket_id": mv.bucket_id, "amount": display(mv.amount)} for mv in entry.movements],
     }
 
 

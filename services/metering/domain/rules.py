@@ -2,6 +2,7 @@
 time is passed in."""
 
 import calendar
+import functools
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -91,12 +92,18 @@ def billing_period(occurred_at: datetime, anchor: date | None = None) -> Period:
     (clamped to shorter months) and runs to the same day next month. Annual plans reset monthly too, on
     their start date. Without an anchor, periods are calendar months.
     """
-    day = anchor.day if anchor else 1
-    at = occurred_at.astimezone(UTC)
-    start = _anniversary(at.year, at.month, day)
+    return _period_of(occurred_at.astimezone(UTC).date(), anchor.day if anchor else 1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _period_of(day_of_event: date, anchor_day: int) -> Period:
+    """Periods start at midnight UTC, so the period is the same for every instant of a day: worked out once per
+    day and anchor (a batch's events share a handful), and the same `Period` (with its key) is shared."""
+    at = datetime(day_of_event.year, day_of_event.month, day_of_event.day, tzinfo=UTC)
+    start = _anniversary(at.year, at.month, anchor_day)
     if at < start:
-        start = _anniversary(*_add_months(at.year, at.month, -1), day)
-    end = _anniversary(*_add_months(start.year, start.month, 1), day)
+        start = _anniversary(*_add_months(at.year, at.month, -1), anchor_day)
+    end = _anniversary(*_add_months(start.year, start.month, 1), anchor_day)
     return Period(start, end)
 
 
