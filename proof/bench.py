@@ -7,10 +7,11 @@
    with its indexes, in its batch shape.
 2. The pipeline: usage published -> validated, de-duplicated, priced (metering) -> debited (wallet) ->
    committed, one metering and one wallet worker, for each size in turn (does throughput hold, does memory
-   stay flat?): events/s, the ratio to the lower raw limit, each worker's peak RSS, and the CPU each process
-   (servers, workers, this client) spent per event.
+   stay flat?): events/s, the ratio to the lower raw limit, each worker's peak RSS, the CPU each process
+   (servers, workers, this client) spent per event and the cores that makes per 10,000 events/s, and each
+   worker's database round trips and documents written per event (by command and collection).
 3. Latency from publishing an event to its ledger entry, p50 and p99, with events sent at half the rate the
-   last size of 2 reached (the capacity at the data size the stack then holds).
+   last size of 2 reached (the capacity at the data size the stack then holds), then at 50 events/s.
 Writes everything to a JSON file so runs can be compared, with the share of the machine's time the hypervisor
 stole during each step (a VM's slow spells move every figure; steal tells them apart from the code's).
 """
@@ -22,6 +23,7 @@ import shutil
 import statistics
 import threading
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -40,15 +42,25 @@ from creditflow.ops import connect
 from creditflow.supervisor import WorkerProcess
 from schemas import topics
 from schemas import wallet as wire
-from services.wallet.adapters.codec import entry_to_doc, wallet_to_doc
+from services.wallet.adapters.codec import wallet_to_doc
 from services.wallet.adapters.memory import InMemoryWalletStore
-from services.wallet.adapters.mongo import MongoWalletStore
+from services.wallet.adapters.mongo import MARKER_FIELDS, MongoWalletStore
+from services.wallet.batch import Marker
 from services.wallet.service import WalletService
 from shared.config import Settings, env_for_workers
 from shared.kafka import admin_kwargs, ensure_topics
 from shared.mongo import in_transaction, make_client
 
 RAW_DEBITS = 10_000
+LOW_RATE = 50
+"""Events/s of the second latency step: a steady trickle, far below capacity (no queue)."""
+
+
+def _quantiles_ms(waits: list[float]) -> dict[str, float | None]:
+    if len(waits) < 2:
+        return {"p50_ms": None, "p99_ms": None}
+    p99 = statistics.quantiles(waits, n=100, method="inclusive")[98]
+    return {"p50_ms": round(statistics.median(waits) * 1000, 1), "p99_ms": round(p99 * 1000, 1)}
 
 
 class PeakRss(threading.Thread):
@@ -117,6 +129,35 @@ class CpuMeter:
         used = {name: now[name] - self.start.get(name, 0.0) for name in now}
         self.start = now
         return used
+
+
+def database_use(workers: dict[str, WorkerProcess]) -> dict[str, dict[str, dict[str, int]]]:
+    """Each worker's commands sent to MongoDB (round trips) and documents written so far, from its health
+    endpoint (`shared.mongo.CommandCounter`)."""
+    found = {}
+    for label, worker in workers.items():
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.health_port}/health", timeout=5) as resp:
+            found[label] = json.loads(resp.read())["database"]
+    return found
+
+
+def per_event(before: dict[str, Any], after: dict[str, Any], events: int) -> dict[str, Any]:
+    """Round trips and documents written per event by each worker between two `database_use` readings."""
+    figures: dict[str, Any] = {}
+    for label, now in after.items():
+        then = before.get(label, {})
+        row: dict[str, Any] = {}
+        for kind in ("round_trips", "documents_written"):
+            delta = {k: v - then.get(kind, {}).get(k, 0) for k, v in now[kind].items()}
+            delta = {k: round(v / events, 3) for k, v in sorted(delta.items()) if v}
+            row[kind] = {"total": round(sum(delta.values()), 3), **delta}
+        figures[label] = row
+    return figures
+
+
+def cores_per_10k(cpu_ms_per_event: dict[str, float]) -> dict[str, float]:
+    """Cores each process needs for 10,000 events/s at the CPU per event measured: ms/event x 10,000/s / 1,000."""
+    return {name: round(ms * 10, 2) for name, ms in cpu_ms_per_event.items()}
 
 
 class StealMeter:
@@ -210,16 +251,25 @@ class _NoAdmins:
 def _batch_writes(
     store: InMemoryWalletStore, tenants: set[str], entries_before: int, markers_before: set[Any], at: datetime
 ) -> dict[str, Any]:
-    """What MongoWalletStore.apply_runs writes for one batch the rules just applied in memory: markers, entries
-    and wallets, as the same documents (same codec, same fields)."""
-    markers = [
-        {"_id": f"{t}|{c}", "tenant_id": t, "command_id": c, "fingerprint": fp, "events": events, "recorded_at": at}
-        for (t, c), (fp, events) in store.applied.items()
-        if (t, c) not in markers_before
-    ]
+    """What MongoWalletStore.apply_runs writes for one batch the rules just applied in memory: the entries, each
+    carrying its command's marker, the marker documents of commands without an entry (none for these debits)
+    and the wallets, as the same documents (made by the store's own code)."""
+    entries, markers = [], []
+    for tenant_id in sorted(tenants):
+        made = [e for e in store.entries[entries_before:] if e.tenant_id == tenant_id]
+        applied = {
+            c: Marker(fp, events)
+            for (t, c), (fp, events) in store.applied.items()
+            if t == tenant_id and (t, c) not in markers_before
+        }
+        docs, unmade = MongoWalletStore._documents(tenant_id, made, applied, at)
+        entries += docs
+        markers += unmade
     return {
         "markers": markers,
-        "entries": [entry_to_doc(e) for e in store.entries[entries_before:]],
+        "entries": entries,
+        "marker_ids": [f"{t}|{c}" for (t, c) in store.applied if (t, c) not in markers_before],
+        "main_ids": [e["_id"] for e in entries],
         "wallets": [wallet_to_doc(store.wallets[t]) for t in sorted(tenants)],
     }
 
@@ -241,7 +291,8 @@ async def raw_wallet_writes(settings: Settings, debits: int, tenants: int, batch
     """The MongoDB transactional write rate for exactly what the wallet writes for usage debits: the documents
     are made by the wallet's own rules and codec (in memory, before the clock starts), the collections carry the
     wallet's indexes, and each batch is one transaction of the wallet's shape (read the wallets and the markers,
-    insert markers and entries, replace each wallet guarded by its version), with the tenants a batch from a
+    insert the entries carrying their markers, replace each wallet guarded by its version; the worker keeps its
+    wallets between batches, so they are not read), with the tenants a batch from a
     backlog has (`backlog_batches`; the same tenant names as the pipeline's, in a database of its own).
     Debits per second."""
     names = [f"bench-{i:03d}" for i in range(tenants)]
@@ -272,15 +323,13 @@ async def raw_wallet_writes(settings: Settings, debits: int, tenants: int, batch
         for writes in batches:
 
             async def work(session: AsyncClientSession, writes: dict[str, Any] = writes) -> None:
-                ids = [w["_id"] for w in writes["wallets"]]
-                stored = {d["_id"]: d async for d in wallets.find({"_id": {"$in": ids}}, session=session)}
-                _ = [d async for d in applied.find({"_id": {"$in": [m["_id"] for m in writes["markers"]]}},
-                                                   session=session)]  # fmt: skip
-                await applied.insert_many(writes["markers"], session=session)
+                _ = [d async for d in applied.find({"_id": {"$in": writes["marker_ids"]}}, session=session)]
+                _ = [d async for d in ledger.find({"_id": {"$in": writes["main_ids"]}}, MARKER_FIELDS,
+                                                  session=session)]  # fmt: skip
+                if writes["markers"]:
+                    await applied.insert_many(writes["markers"], session=session)
                 await ledger.insert_many(writes["entries"], session=session)
-                replaces = [
-                    ReplaceOne({"_id": w["_id"], "version": stored[w["_id"]]["version"]}, w) for w in writes["wallets"]
-                ]
+                replaces = [ReplaceOne({"_id": w["_id"], "version": w["version"] - 1}, w) for w in writes["wallets"]]
                 await wallets.bulk_write(replaces, ordered=False, session=session)
 
             await in_transaction(client, work)
@@ -358,28 +407,33 @@ def main() -> None:
             with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}"),
                           TimeRemainingColumn()) as progress:  # fmt: skip
                 done = asyncio.run(_ledger_count(settings))
-                cpu, steal = CpuMeter(), StealMeter()
+                cpu, steal, use = CpuMeter(), StealMeter(), database_use(workers)
                 for size in sizes:
                     rate = asyncio.run(pipeline(settings, tenants, size, done, progress))
                     done += size
-                    used = cpu.take()
+                    used, use_now = cpu.take(), database_use(workers)
+                    cpu_ms = {k: round(v * 1000 / size, 3) for k, v in sorted(used.items())}
                     result["runs"].append(
                         {
                             "events": size,
                             "events_per_s": round(rate, 1),
                             "peak_rss_mib": rss.take(),
-                            "cpu_ms_per_event": {k: round(v * 1000 / size, 3) for k, v in sorted(used.items())},
+                            "cpu_ms_per_event": cpu_ms,
+                            "cores_per_10k_events_per_s": cores_per_10k(cpu_ms),
+                            "database_per_event": per_event(use, use_now, size),
                             "cpu_busy": round(sum(used.values()) * rate / size / (psutil.cpu_count() or 1), 2),
                             "steal": round(steal.take(), 3),
                             "ratio_to_raw_mongodb": round(rate / raw_db, 3),
                         }
                     )
+                    use = use_now
                     target.write_text(json.dumps(result, indent=2) + "\n")  # what is measured so far
             raw_broker = asyncio.run(raw_consume(settings))
             # Half the rate of the last size: the pipeline's capacity at the data size it has now (it falls as
             # the collections grow; half the rate of a smaller, earlier run could be more than it can take).
             best = result["runs"][-1]["events_per_s"]
             waits = sorted(asyncio.run(latency(settings, tenants, best / 2, args.latency_seconds)))
+            slow = sorted(asyncio.run(latency(settings, tenants, LOW_RATE, args.latency_seconds)))
         finally:
             rss.stopping.set()
             for worker in workers.values():
@@ -394,6 +448,7 @@ def main() -> None:
         latency_rate_per_s=round(best / 2, 1),
         latency_p50_ms=round(statistics.median(waits) * 1000, 1) if waits else None,
         latency_p99_ms=round(p99 * 1000, 1) if waits else None,
+        latency_at_low_rate={"rate_per_s": LOW_RATE, **_quantiles_ms(slow)},
     )
     for run in result["runs"]:
         run["ratio_to_raw_limit"] = round(run["events_per_s"] / limit, 3)
@@ -412,8 +467,13 @@ def main() -> None:
             f"{'':>17}CPU ms per event {run['cpu_ms_per_event']}, machine {run['cpu_busy']:.0%} busy"
             f", {run['steal']:.0%} stolen"
         )
+        print(f"{'':>17}cores per 10,000 events/s {run['cores_per_10k_events_per_s']}")
+        for label, row in run["database_per_event"].items():
+            print(f"{'':>17}{label} per event: round trips {row['round_trips']}, written {row['documents_written']}")
     p50_ms, p99_ms = result["latency_p50_ms"], result["latency_p99_ms"]
     print(f"event -> balance at {best / 2:,.0f} events/s: p50 {p50_ms} ms, p99 {p99_ms} ms")
+    low = result["latency_at_low_rate"]
+    print(f"event -> balance at {LOW_RATE} events/s: p50 {low['p50_ms']} ms, p99 {low['p99_ms']} ms")
     print(f"written to {target}")
 
 

@@ -1,22 +1,55 @@
 """MongoDB client factory (PyMongo's own async API) and the transaction helper."""
 
+import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from .config import Settings
 
-__all__ = ["AsyncMongoClient", "Document", "ids_of_tenant", "in_transaction", "make_client"]
+__all__ = ["AsyncMongoClient", "CommandCounter", "Document", "ids_of_tenant", "in_transaction", "make_client"]
 
 T = TypeVar("T")
+_MONTHLY = re.compile(r"_\d{4}_\d{2}$")
 Document = dict[str, Any]
 
 
-def make_client(settings: Settings, *, app_name: str) -> AsyncMongoClient[Document]:
+class CommandCounter(monitoring.CommandListener):
+    """What a process asks of the database: commands sent (round trips) by name, and documents written
+    (inserted, updated or deleted, as the commands list them). Read by `make bench` through a worker's health
+    endpoint; counting is a few additions per command, not per document."""
+
+    WRITES: ClassVar[dict[str, str]] = {"insert": "documents", "update": "updates", "delete": "deletes"}
+
+    def __init__(self) -> None:
+        self.round_trips: Counter[str] = Counter()
+        self.written: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        name = event.command_name
+        self.round_trips[name] += 1
+        if (field := self.WRITES.get(name)) is not None:
+            collection = _MONTHLY.sub("", str(event.command.get(name, "")))  # usage_records_2026_12: one name
+            self.written[collection] += len(event.command.get(field, ()))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        return None
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        return {"round_trips": dict(self.round_trips), "documents_written": dict(self.written)}
+
+
+def make_client(
+    settings: Settings, *, app_name: str, counter: CommandCounter | None = None
+) -> AsyncMongoClient[Document]:
     if settings.mongodb_uri is None:
         raise RuntimeError("MONGODB_URI is not set")
     return AsyncMongoClient(
@@ -25,6 +58,7 @@ def make_client(settings: Settings, *, app_name: str) -> AsyncMongoClient[Docume
         tz_aware=True,
         serverSelectionTimeoutMS=10_000,
         retryWrites=True,
+        event_listeners=[counter] if counter is not None else [],
     )
 
 

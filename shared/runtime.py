@@ -152,13 +152,14 @@ class Worker:
     """The clients one worker process holds, created in the app lifespan (never at import time)."""
 
     def __init__(self, service: str, settings: Any, broker: KafkaBroker, dlq_topic: str) -> None:
-        from .mongo import make_client
+        from .mongo import CommandCounter, make_client
 
         self.service = service
         self.settings = settings
         self.broker = broker
         self.dlq_topic = dlq_topic
-        self.mongo = make_client(settings, app_name=f"creditflow-{service}")
+        self.database_use = CommandCounter()
+        self.mongo = make_client(settings, app_name=f"creditflow-{service}", counter=self.database_use)
         self.db = self.mongo[settings.database_name(service)]
         self._health: asyncio.Server | None = None
         self._producer: Any = None
@@ -207,7 +208,7 @@ class Worker:
     async def health(self) -> dict[str, Any]:
         await self.mongo.admin.command("ping")
         await self.broker.ping(timeout=5)
-        return {"status": "ok", "service": self.service}
+        return {"status": "ok", "service": self.service, "database": self.database_use.snapshot()}
 
     async def start_health(self) -> None:
         if self.settings.health_port:
