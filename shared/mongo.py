@@ -1,7 +1,7 @@
 """MongoDB client factory (PyMongo's own async API) and the transaction helper."""
 
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -26,13 +26,17 @@ class CommandCounter(monitoring.CommandListener):
 
     WRITES: ClassVar[dict[str, str]] = {"insert": "documents", "update": "updates", "delete": "deletes"}
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_reads: int = 0) -> None:
+        """`keep_reads`: remember the collections of the last that many `find`s (for tests)."""
         self.round_trips: Counter[str] = Counter()
         self.written: Counter[str] = Counter()
+        self.collections_read: deque[str] = deque(maxlen=keep_reads or 1)
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         name = event.command_name
         self.round_trips[name] += 1
+        if name == "find":
+            self.collections_read.append(str(event.command.get("find", "")))
         if (field := self.WRITES.get(name)) is not None:
             collection = _MONTHLY.sub("", str(event.command.get(name, "")))  # usage_records_2026_12: one name
             self.written[collection] += len(event.command.get(field, ()))

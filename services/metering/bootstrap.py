@@ -37,13 +37,19 @@ def bootstrap(settings: MeteringSettings | None = None) -> FastStream:
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
     broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))
     worker = Worker(SERVICE, settings, broker, topics.USAGE_DLQ)
-    store = MongoUsageStore(worker.mongo, worker.db, dedup_window=settings.dedup_window, cache_size=KEPT_AGGREGATES)
-    directory = TenantDirectory(worker.db)
     limits = Limits(
         max_bytes=settings.max_event_bytes,
         max_future=timedelta(minutes=settings.max_future_minutes),
         max_age=settings.dedup_window,
     )
+    store = MongoUsageStore(
+        worker.mongo,
+        worker.db,
+        dedup_window=settings.dedup_window,
+        cache_size=KEPT_AGGREGATES,
+        max_future=limits.max_future,
+    )
+    directory = TenantDirectory(worker.db)
     prices = MongoPriceStore(worker.db)
     service = MeteringService(store, directory, prices, utc_now, DEFAULT_PRICE_BOOK, limits)
     broker.include_router(

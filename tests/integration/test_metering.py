@@ -13,6 +13,7 @@ from services.metering.adapters.mongo import MongoUsageStore
 from services.metering.domain.model import Priced
 from services.metering.domain.rules import billing_period
 from services.metering.ports import ToRecord
+from shared.mongo import CommandCounter, make_client
 from tests.conftest import eventually
 from tests.integration.conftest import publish, read_topic
 
@@ -288,3 +289,30 @@ async def test_a_worker_keeping_an_aggregate_another_worker_added_to_prices_from
         assert (row["count"], row["units"]) == (4, "4")
     finally:
         await ops.mongo.drop_database(database.name)
+
+
+async def test_only_events_that_can_have_come_last_month_are_looked_up_in_last_months_records(ops, tenant_id) -> None:
+    """A record is looked for in the months it can be in: an event that occurred after this month began (with the
+    clock margin and how far ahead of its receipt an event may occur) was first received this month."""
+    counter = CommandCounter(keep_reads=100)
+    client = make_client(ops.settings, app_name="test-segments", counter=counter)
+    mid_december = datetime(2026, 12, 15, 12, tzinfo=UTC)
+    store = MongoUsageStore(client, client[f"metering-{tenant_id}"], dedup_window=timedelta(days=35),
+                            max_future=timedelta(minutes=5))  # fmt: skip
+    try:
+        await store.maintain(datetime(2026, 11, 20, tzinfo=UTC))  # November's collection exists
+        await store.maintain(mid_december)
+
+        def finds() -> list[str]:
+            return [c for c in counter.collections_read if c.startswith("usage_records")]
+
+        counter.collections_read.clear()
+        await store.record_runs([(tenant_id, [_to_record(tenant_id, "e-now", mid_december)])], at=mid_december)
+        assert finds() == ["usage_records_2026_12"]
+        counter.collections_read.clear()
+        november = datetime(2026, 11, 30, 23, tzinfo=UTC)
+        await store.record_runs([(tenant_id, [_to_record(tenant_id, "e-old", november)])], at=mid_december)
+        assert finds() == ["usage_records_2026_12", "usage_records_2026_11"]
+    finally:
+        await client.drop_database(f"metering-{tenant_id}")
+        await client.close()

@@ -72,9 +72,12 @@ class MongoUsageStore:
         *,
         dedup_window: timedelta,
         cache_size: int = 0,
+        max_future: timedelta = timedelta(days=1),
     ) -> None:
         """`cache_size`: how many aggregates' units and distinct values the worker keeps between batches (0 for
-        readers, which keep none)."""
+        readers, which keep none). `max_future`: how far ahead of its receipt an event may occur (the worker's
+        limit; the default is wider than any it has)."""
+        self._max_future = max_future
         self._client = client
         self._units: OrderedDict[str, int] = OrderedDict()
         self._known: OrderedDict[str, None] = OrderedDict()
@@ -126,10 +129,20 @@ class MongoUsageStore:
     def _searched(self, now: datetime) -> list[str]:
         return live_segments(now, self._window) + ([LEGACY_RECORDS] if self._legacy else [])
 
-    async def _stored_records(self, ids: list[str], now: datetime, session: AsyncClientSession) -> dict[str, Document]:
+    async def _stored_records(
+        self, ids: list[str], now: datetime, session: AsyncClientSession, *, occurred: list[datetime] | None = None
+    ) -> dict[str, Document]:
+        """The stored records among `ids`. With `occurred` (each id's occurred-at), the months before this one
+        are read only for the events that can have been received then: an event is received at most
+        `max_future` before it occurs, so one that occurs after this month began (with the clock margin) was
+        first received this month or later, and is found in this month's collection or a newer one."""
         seen: dict[str, Document] = {}
+        current = segment_of(now)
+        since = _month_start(now) + CLOCK_MARGIN + self._max_future
+        early = set(ids) if occurred is None else {i for i, at in zip(ids, occurred, strict=True) if at < since}
         for name in self._searched(now):
-            if wanted := [i for i in ids if i not in seen]:
+            old = name.startswith(SEGMENT_PREFIX) and name < current
+            if wanted := [i for i in ids if i not in seen and (not old or i in early)]:
                 seen |= {d["_id"]: d async for d in self._db[name].find({"_id": {"$in": wanted}}, session=session)}
         return seen
 
@@ -152,6 +165,7 @@ class MongoUsageStore:
         their priced outcome, the period aggregates and the distinct values. An id seen before (stored, or
         earlier in this batch) is a duplicate with its stored outcome, or a conflict if the payload differs."""
         record_ids = [f"{t}|{i.event.event_id}" for t, items in runs for i in items]
+        occurred = [i.event.occurred_at for _, items in runs for i in items]
         aggregate_ids = list({f"{t}|{i.event.type}|{i.period.key}" for t, items in runs for i in items})
         target = segment_of(at)
         await self._ensure_segment(target)
@@ -161,7 +175,7 @@ class MongoUsageStore:
         known: set[str] = set()
 
         async def work(session: AsyncClientSession) -> list[list[Recorded]]:
-            seen = await self._stored_records(record_ids, at, session)
+            seen = await self._stored_records(record_ids, at, session, occurred=occurred)
             units = {a: self._units[a] for a in aggregate_ids if use_cache and a in self._units}
             if unread := [a for a in aggregate_ids if a not in units]:
                 found = self._aggregates.find({"_id": {"$in": unread}}, {"units": 1}, session=session)
