@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import pydantic_core
 import pymongo.errors
 import structlog
+from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -225,6 +226,21 @@ class Worker:
 async def _undecoded(msg: StreamMessage[Any]) -> None:
     """A batch handler reads the records (`msg.raw_message`) itself: FastStream need not decode every body."""
     return None
+
+
+class ForgetOnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Drops what a worker keeps between batches whenever its partitions change: a tenant it kept state for
+    may have been another worker's meanwhile. (The writes are guarded by what the state was read at as well:
+    this only spares the failed guard and the batch run again.)"""
+
+    def __init__(self, forget: Callable[[], None]) -> None:
+        self._forget = forget
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self._forget()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._forget()
 
 
 def batch_options(max_records: int = 500, timeout_ms: int = 20) -> dict[str, Any]:

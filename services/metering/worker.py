@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from schemas import topics
 from schemas.prices import PriceSet
 from shared.directory import TenantDirectory
-from shared.runtime import TRANSIENT, Worker, batch_options, for_each_record, subscribe_directory
+from shared.runtime import TRANSIENT, ForgetOnRebalance, Worker, batch_options, for_each_record, subscribe_directory
 
 from .adapters.mongo import MongoUsageStore
 from .adapters.prices import MongoPriceStore
@@ -45,7 +45,9 @@ def build_router(
         debits = usage_debits(outcomes, at=service.clock())
         await worker.publish_many([(topics.WALLET_COMMANDS, c["tenant_id"], c) for c in debits])
 
-    @router.subscriber(topics.USAGE_EVENTS, group_id=group, **batched)  # type: ignore[untyped-decorator]
+    kept = ForgetOnRebalance(service.store.forget_all) if isinstance(service.store, MongoUsageStore) else None
+
+    @router.subscriber(topics.USAGE_EVENTS, group_id=group, listener=kept, **batched)  # type: ignore[untyped-decorator]
     async def on_usage_events(msg: KafkaMessage) -> None:
         records = list(msg.raw_message)
         try:

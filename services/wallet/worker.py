@@ -13,7 +13,7 @@ from schemas import topics
 from schemas.payments import PaymentEvent, PaymentFailed, PaymentSucceeded
 from schemas.wallet import Expire, WalletCommand
 from shared.directory import TenantDirectory
-from shared.runtime import TRANSIENT, Worker, batch_options, subscribe_directory
+from shared.runtime import TRANSIENT, ForgetOnRebalance, Worker, batch_options, subscribe_directory
 
 from .adapters.mongo import MongoWalletStore
 from .service import WalletInput, WalletService, inputs_of
@@ -83,7 +83,9 @@ def build_router(
                 except Exception as exc:
                     await worker.dead_letter_record(record, "processing_failed", f"{type(exc).__name__}: {exc}")
 
-    @router.subscriber(topics.WALLET_COMMANDS, group_id=group, **batched)  # type: ignore[untyped-decorator]
+    kept = ForgetOnRebalance(service.store.forget_all) if isinstance(service.store, MongoWalletStore) else None
+
+    @router.subscriber(topics.WALLET_COMMANDS, group_id=group, listener=kept, **batched)  # type: ignore[untyped-decorator]
     async def on_wallet_commands(msg: KafkaMessage) -> None:
         await handle(msg, COMMAND, lambda _: True)
 

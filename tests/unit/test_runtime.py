@@ -118,3 +118,15 @@ async def test_the_infrastructure_failing_stops_the_batch_so_that_all_of_it_come
     with pytest.raises(pymongo.errors.AutoReconnect):
         await runtime.for_each_record(letters, [Record(offset=1), Record(offset=2)], handle)  # type: ignore[arg-type]
     assert letters.sent == []
+
+
+async def test_a_worker_forgets_what_it_kept_whenever_its_partitions_change() -> None:
+    from shared.runtime import ForgetOnRebalance
+
+    forgotten: list[str] = []
+    listener = ForgetOnRebalance(lambda: forgotten.append("all"))
+
+    await listener.on_partitions_revoked(set())
+    await listener.on_partitions_assigned(set())
+
+    assert forgotten == ["all", "all"]

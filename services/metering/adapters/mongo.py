@@ -238,6 +238,11 @@ class MongoUsageStore:
             session=session,
         )
 
+    def forget_all(self) -> None:
+        """Drop the kept aggregate units (the worker's partitions changed). Known distinct values stay: a stored
+        value is never removed, so knowing one can never be stale."""
+        self._units.clear()
+
     def _keep(self, units: dict[str, int], known: set[str]) -> None:
         if not self._cache_size:
             return

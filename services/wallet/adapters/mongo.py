@@ -276,6 +276,10 @@ class MongoWalletStore:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
+    def forget_all(self) -> None:
+        """Drop every kept wallet (the worker's partitions changed)."""
+        self._cache.clear()
+
     def _forget(self, tenant_ids: list[str]) -> None:
         for tenant_id in tenant_ids:
             self._cache.pop(tenant_id, None)
