@@ -31,30 +31,28 @@ class _Command(WireModel):
     issued_at: UtcDatetime
 
 
-class Debit(_Command):
+class _DebitTerms(WireModel):
+    """What a debit charges: the same whether it comes alone (`debit`) or as a line of `usage_debits`."""
+
+    amount: PositiveCredits
+    entry_type: Annotated[str, Field(min_length=1, max_length=64)]
+    occurred_at: UtcDatetime
+    site: Label | None = None
+    personnel: Label | None = None
+    source: Annotated[str, Field(max_length=300)] = Field(description="What caused it, e.g. usage event id.")
+    description: Description = None
+
+
+class Debit(_Command, _DebitTerms):
     """Charge metered usage. `entry_type` is what the ledger shows (sms, apf, document, ...)."""
 
     kind: Literal["debit"] = "debit"
-    amount: PositiveCredits
-    entry_type: Annotated[str, Field(min_length=1, max_length=64)]
-    occurred_at: UtcDatetime
-    site: Label | None = None
-    personnel: Label | None = None
-    source: Annotated[str, Field(max_length=300)] = Field(description="What caused it, e.g. usage event id.")
-    description: Description = None
 
 
-class UsageLine(WireModel):
+class UsageLine(_DebitTerms):
     """One priced usage event of a `usage_debits` batch: a debit in all but the envelope it travels in."""
 
     command_id: EventId = Field(description="The debit's own idempotency id (`usage:<event id>`).")
-    amount: PositiveCredits
-    entry_type: Annotated[str, Field(min_length=1, max_length=64)]
-    occurred_at: UtcDatetime
-    site: Label | None = None
-    personnel: Label | None = None
-    source: Annotated[str, Field(max_length=300)] = Field(description="What caused it, e.g. usage event id.")
-    description: Description = None
 
 
 class UsageDebits(_Command):
