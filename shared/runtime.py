@@ -22,6 +22,8 @@ from pydantic import BaseModel
 
 from schemas.deadletter import DeadLetter, Reason
 
+from .metrics import DEAD_LETTERS, exposition, watch_database
+
 log = structlog.get_logger()
 
 
@@ -108,6 +110,7 @@ async def dead_letter(
         failed_at=datetime.now(UTC),
     )
     await broker.publish(letter.model_dump_json().encode(), dlq_topic, key=key)
+    DEAD_LETTERS.labels(service, reason).inc()
     log.warning("dead_lettered", reason=reason, detail=detail[:300])
 
 
@@ -121,11 +124,21 @@ HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
 
 async def serve_health(port: int, check: HealthCheck) -> asyncio.Server:
-    """`GET /health` answers 200 with the check's JSON when every dependency answers, 503 otherwise."""
+    """`GET /health` answers 200 with the check's JSON when every dependency answers, 503 otherwise;
+    `GET /metrics` the process's Prometheus metrics."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await asyncio.wait_for(reader.readline(), 5)
+            request = await asyncio.wait_for(reader.readline(), 5)
+            if request.split(b" ")[1:2] == [b"/metrics"]:
+                body_bytes, content_type = exposition()
+                writer.write(
+                    f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body_bytes)}\r\n"
+                    "Connection: close\r\n\r\n".encode()
+                    + body_bytes
+                )
+                await writer.drain()
+                return
             try:
                 body = await asyncio.wait_for(check(), 5)
                 status = "200 OK" if body.get("status") == "ok" else "503 Service Unavailable"
@@ -161,6 +174,7 @@ class Worker:
         self.dlq_topic = dlq_topic
         self.database_use = CommandCounter()
         self.mongo = make_client(settings, app_name=f"creditflow-{service}", counter=self.database_use)
+        watch_database(service, self.database_use.snapshot)
         self.db = self.mongo[settings.database_name(service)]
         self._health: asyncio.Server | None = None
         self._producer: Any = None

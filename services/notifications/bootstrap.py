@@ -12,6 +12,7 @@ from schemas import topics
 from shared.directory import TenantDirectory
 from shared.kafka import make_broker
 from shared.logging import configure_logging
+from shared.metrics import kafka_middleware
 from shared.runtime import MessageContext, Worker
 
 from .adapters.mongo import MongoNotificationLog
@@ -34,7 +35,7 @@ def bootstrap(settings: NotificationSettings | None = None) -> FastStream:
     if settings.smtp_url is None:
         raise RuntimeError("SMTP_URL is not set (or start the local stack with `creditflow up`)")
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
-    broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))
+    broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext, kafka_middleware(SERVICE)))
     worker = Worker(SERVICE, settings, broker, topics.NOTIFICATIONS_DLQ)
     notification_log = MongoNotificationLog(worker.db)
     directory = TenantDirectory(worker.db)

@@ -8,6 +8,7 @@ from faststream import FastStream
 from schemas import topics
 from shared.kafka import make_broker
 from shared.logging import configure_logging
+from shared.metrics import kafka_middleware
 from shared.runtime import MessageContext, Worker
 
 from .adapters.mongo import MongoCharges
@@ -21,7 +22,7 @@ def bootstrap(settings: PaymentsSettings | None = None) -> FastStream:
     settings = settings or PaymentsSettings().require_addresses()
     assert settings is not None
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
-    broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))
+    broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext, kafka_middleware(SERVICE)))
     worker = Worker(SERVICE, settings, broker, topics.PAYMENTS_DLQ)
     broker.include_router(build_router(worker, MongoCharges(worker.db), settings.consumer_group))
 

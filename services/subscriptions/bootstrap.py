@@ -12,6 +12,7 @@ from schemas import topics
 from shared.directory import TenantDirectory
 from shared.kafka import make_broker
 from shared.logging import configure_logging
+from shared.metrics import kafka_middleware
 from shared.runtime import MessageContext, Worker
 
 from .adapters.mongo import MongoSubscriptionStore
@@ -27,7 +28,7 @@ def bootstrap(settings: SubscriptionSettings | None = None) -> FastStream:
     settings = settings or SubscriptionSettings().require_addresses()
     assert settings is not None
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
-    broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext,))
+    broker = make_broker(settings, client_id=SERVICE, middlewares=(MessageContext, kafka_middleware(SERVICE)))
     worker = Worker(SERVICE, settings, broker, topics.SUBSCRIPTIONS_DLQ)
     store = MongoSubscriptionStore(worker.mongo, worker.db)
     directory = TenantDirectory(worker.db)

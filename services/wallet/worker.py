@@ -13,9 +13,11 @@ from schemas import topics
 from schemas.payments import PaymentEvent, PaymentFailed, PaymentSucceeded
 from schemas.wallet import Expire, WalletCommand
 from shared.directory import TenantDirectory
+from shared.metrics import WALLET_OUTCOMES
 from shared.runtime import TRANSIENT, ForgetOnRebalance, Worker, batch_options, subscribe_directory
 
 from .adapters.mongo import MongoWalletStore
+from .ports import Applied
 from .service import WalletInput, WalletService, inputs_of
 
 COMMAND = TypeAdapter[WalletCommand](WalletCommand)
@@ -26,6 +28,12 @@ WALLET_PAYMENTS = ("purchase:", "recharge:")
 
 def _id_of(command: WalletInput) -> str:
     return command.payment_id if isinstance(command, PaymentSucceeded | PaymentFailed) else command.command_id
+
+
+def _count(applied: Applied) -> None:
+    if applied.status == "applied":  # a duplicate's events were counted when it was applied
+        for e in applied.events:
+            WALLET_OUTCOMES.labels(e["event"].get("kind", "")).inc()
 
 
 def build_router(
@@ -47,6 +55,7 @@ def build_router(
                 await worker.dead_letter_record(record_of[id(command)], "conflict", detail)
                 continue
             out += [(e["topic"], command.tenant_id, e["event"]) for e in applied.events]
+            _count(applied)
             if applied.wallet is not None:
                 final[command.tenant_id] = applied.wallet
         now = datetime.now(UTC)

@@ -1,0 +1,68 @@
+"""Prometheus metrics of one worker process, served on its health port at `GET /metrics`.
+
+Messages received, processed and failed per topic and handler, and handler latency histograms, come from
+FastStream's own Kafka middleware (`faststream_*`); creditflow adds what only it knows: dead letters by
+reason, the wallet's outcomes by kind, and the database commands and documents written the worker asked for.
+"""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+DEAD_LETTERS = Counter(
+    "creditflow_dead_letters", "Messages sent to a dead-letter topic, by service and reason.", ["service", "reason"]
+)
+WALLET_OUTCOMES = Counter(
+    "creditflow_wallet_outcomes",
+    "Wallet events of newly applied commands, by kind (entry.recorded, debit.rejected, threshold.crossed, ...).",
+    ["kind"],
+)
+
+
+def kafka_middleware(service: str) -> KafkaPrometheusMiddleware:
+    return KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service)
+
+
+class DatabaseUse(Collector):
+    """The worker's database commands and documents written (`shared.mongo.CommandCounter`), as counters."""
+
+    def __init__(self, service: str, snapshot: Callable[[], dict[str, dict[str, int]]]) -> None:
+        self._service, self._snapshot = service, snapshot
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        use = self._snapshot()
+        commands = CounterMetricFamily(
+            "creditflow_database_commands", "Commands sent to MongoDB (round trips).", labels=["service", "command"]
+        )
+        for name, count in sorted(use["round_trips"].items()):
+            commands.add_metric([self._service, name], count)
+        written = CounterMetricFamily(
+            "creditflow_database_documents_written",
+            "Documents inserted, updated or deleted.",
+            labels=["service", "collection"],
+        )
+        for name, count in sorted(use["documents_written"].items()):
+            written.add_metric([self._service, name], count)
+        yield commands
+        yield written
+
+
+_database: DatabaseUse | None = None
+
+
+def watch_database(service: str, snapshot: Callable[[], dict[str, dict[str, int]]]) -> None:
+    """Expose this process's database use (one worker per process; a second call replaces the first)."""
+    global _database  # noqa: PLW0603 - one collector per process
+    if _database is not None:
+        REGISTRY.unregister(_database)
+    _database = DatabaseUse(service, snapshot)
+    REGISTRY.register(_database)
+
+
+def exposition(_: Any = None) -> tuple[bytes, str]:
+    """The text format Prometheus scrapes, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
