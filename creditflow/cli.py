@@ -110,7 +110,7 @@ def up(
         supervisor.start()
         typer.echo(f"workers healthy: {', '.join(supervisor.workers)} (logs in {state_dir / 'logs'})")
         typer.echo(f"HTTP API: {supervisor.api_url} (OpenAPI: {supervisor.api_url}/docs)")
-        _remember(state_dir, api_url=supervisor.api_url)
+        _remember(state_dir, api_url=supervisor.api_url, workers=supervisor.health_urls)
         if demo and not stopping:
             from .demo import show_api
 
@@ -674,6 +674,52 @@ def api_keys_revoke(key_id: str, state_dir: StateDir = DEFAULT_STATE_DIR) -> Non
         typer.echo(f"no active key {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"key {key_id} revoked")
+
+
+@app.command("status")
+def status(
+    as_json: JsonFlag = False,
+    watch: Annotated[float, typer.Option("--watch", help="Refresh every so many seconds (Ctrl-C to stop).")] = 0,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Every worker's health, each consumer group's lag, and the dead letters per topic and reason.
+
+    Exit code 1 when a worker is down (for scripts and probes)."""
+    from shared.config import STACK_FILE
+
+    from .status import status as read_status
+
+    settings = _settings(state_dir)
+    path = state_dir / STACK_FILE
+    workers = (json.loads(path.read_text()) if path.exists() else {}).get("workers") or {}
+    while True:
+        view = _run(read_status(settings, workers))
+        if as_json:
+            typer.echo(json.dumps(view, indent=2))
+        else:
+            if watch:
+                typer.echo("\x1b[2J\x1b[H", nl=False)  # clear the terminal between refreshes
+            _print_status(view)
+        if not watch:
+            break
+        time.sleep(watch)
+    if any(w["status"] != "ok" for w in view["workers"]):
+        raise typer.Exit(1)
+
+
+def _print_status(view: dict[str, Any]) -> None:
+    typer.echo("workers")
+    for w in view["workers"] or [{"worker": "(none known: start them with `creditflow up`)", "status": ""}]:
+        typer.echo(f"  {w['worker']:<16} {w['status']:<6} {w.get('error', '')}")
+    typer.echo("consumer lag (group, topic: lag over its partitions)")
+    totals: dict[tuple[str, str], int] = {}
+    for row in view["lag"]:
+        totals[(row["group"], row["topic"])] = totals.get((row["group"], row["topic"]), 0) + row["lag"]
+    for (group, topic), lag in sorted(totals.items()):
+        typer.echo(f"  {group:<32} {topic:<26} {lag:>8,}")
+    typer.echo("dead letters (topic, reason)")
+    for row in view["dead_letters"] or [{"topic": "(none)", "reason": "", "count": 0}]:
+        typer.echo(f"  {row['topic']:<26} {row['reason']:<28} {row['count']:>8,}")
 
 
 def main() -> None:

@@ -91,6 +91,11 @@ class Supervisor:
             raise TimeoutError(f"workers not healthy within {timeout}s: {', '.join(sorted(pending))}")
 
     @property
+    def health_urls(self) -> dict[str, str]:
+        """Worker name -> the base URL of its health and metrics endpoints."""
+        return {name: f"http://127.0.0.1:{w.health_port}" for name, w in self.workers.items()}
+
+    @property
     def api_url(self) -> str | None:
         api = self.workers.get("api")
         return f"http://127.0.0.1:{api.health_port}" if api else None

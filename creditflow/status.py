@@ -1,0 +1,100 @@
+"""The system at a glance, for `creditflow status`: every worker's health, each consumer group's lag per partition,
+and what the dead-letter topics hold, by reason. Reads only what operators may read: the workers' health
+endpoints and Kafka's own group offsets and topics (no service's database)."""
+
+import asyncio
+import json
+from collections import Counter
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from schemas import topics
+from shared.config import Settings
+from shared.kafka import admin_kwargs
+
+DLQ_TOPICS = tuple(t.name for t in topics.ALL_TOPICS if t.name.endswith(".dlq"))
+
+
+def worker_health(workers: dict[str, str]) -> list[dict[str, Any]]:
+    """name -> health URL, asked in turn: `ok`, or `down` with why."""
+    rows = []
+    for name, url in sorted(workers.items()):
+        try:
+            body = httpx.get(f"{url}/health", timeout=3).json()
+            rows.append({"worker": name, "status": body.get("status", "unknown"), "url": url})
+        except Exception as exc:  # refused, timed out, 503: all say the same to an operator
+            rows.append({"worker": name, "status": "down", "url": url, "error": type(exc).__name__})
+    return rows
+
+
+async def consumer_lag(settings: Settings) -> list[dict[str, Any]]:
+    """Every consumer group's committed offset, the partition's end and their difference (the lag)."""
+    admin = AIOKafkaAdminClient(**admin_kwargs(settings))
+    consumer = AIOKafkaConsumer(**admin_kwargs(settings), group_id=None, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        groups = sorted(g[0] if isinstance(g, tuple) else g["group_id"] for g in await admin.list_consumer_groups())
+        await consumer.topics()  # the metadata of every topic
+        every = [
+            TopicPartition(t.name, p) for t in topics.ALL_TOPICS for p in consumer.partitions_for_topic(t.name) or ()
+        ]
+        committed: dict[str, dict[TopicPartition, int]] = {}
+        for group in groups:
+            # The partitions are named: the embedded broker answers "all of them" (None) in a form the client
+            # cannot read.
+            offsets = await admin.list_consumer_group_offsets(group, partitions=every)
+            committed[group] = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+        partitions = sorted({tp for offsets in committed.values() for tp in offsets})
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+        return [
+            {"group": group, "topic": tp.topic, "partition": tp.partition, "committed": offset,
+             "end": ends[tp], "lag": max(0, ends[tp] - offset)}
+            for group in groups
+            for tp, offset in sorted(committed[group].items())
+        ]  # fmt: skip
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def dead_letters(settings: Settings, *, timeout: float = 5) -> list[dict[str, Any]]:
+    """How many letters each dead-letter topic holds, by reason (read from the start: topics are retained)."""
+    consumer = AIOKafkaConsumer(**admin_kwargs(settings), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    counts: Counter[tuple[str, str]] = Counter()
+    try:
+        parts = [TopicPartition(t, p) for t in DLQ_TOPICS for p in consumer.partitions_for_topic(t) or ()]
+        if not parts:
+            return []
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < ends[tp] for tp in parts])
+
+        while await behind() and loop.time() < deadline:
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                for record in records:
+                    try:
+                        reason = str(json.loads(record.value or b"").get("reason", "unknown"))
+                    except (ValueError, AttributeError):
+                        reason = "unreadable"
+                    counts[(tp.topic, reason)] += 1
+    finally:
+        await consumer.stop()
+    return [{"topic": t, "reason": r, "count": n} for (t, r), n in sorted(counts.items())]
+
+
+async def status(settings: Settings, workers: dict[str, str]) -> dict[str, Any]:
+    return {
+        "workers": await asyncio.to_thread(worker_health, workers),
+        "lag": await consumer_lag(settings),
+        "dead_letters": await dead_letters(settings),
+    }
