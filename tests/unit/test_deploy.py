@@ -1,5 +1,7 @@
 """This machine cannot run Docker: check the compose file and manifests against what the code reads."""
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,46 @@ def test_the_kubernetes_config_names_only_variables_the_code_reads() -> None:
     deployments = {d["metadata"]["name"] for d in MANIFESTS if d["kind"] == "Deployment"}
     # the sandbox payment provider is for the local stack; production plugs a real provider's adapter in
     assert deployments == {f"creditflow-{w}" for w in WORKERS if w != "payments"}
+
+
+PROMETHEUS = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+ALERTS = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+DASHBOARD = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "creditflow.json").read_text())
+
+
+def _metrics_the_code_exposes() -> set[str]:
+    """Every counter and histogram a worker's /metrics can show: FastStream's Kafka middleware (registered in the
+    process's registry when it is made) and creditflow's own."""
+    from prometheus_client import REGISTRY, CollectorRegistry
+
+    from shared.metrics import DatabaseUse, kafka_middleware
+
+    kafka_middleware("test")
+    database = CollectorRegistry()
+    database.register(DatabaseUse("test", lambda: {"round_trips": {}, "documents_written": {}}))
+    families = [*REGISTRY.collect(), *database.collect()]
+    suffix = {"counter": "_total", "histogram": "_bucket"}
+    return {f.name + suffix[f.type] for f in families if f.type in suffix}
+
+
+def _named_metrics(expr: str) -> set[str]:
+    return {n for n in re.findall(r"\b([a-z_]+_(?:total|bucket))\b", expr)}
+
+
+def test_prometheus_scrapes_every_worker_that_serves_metrics_on_its_health_port() -> None:
+    [job] = PROMETHEUS["scrape_configs"]
+    targets = {t.split(":")[0] for c in job["static_configs"] for t in c["targets"]}
+    port = COMPOSE["services"]["metering"]["environment"]["HEALTH_PORT"]
+
+    assert targets == {"metering", "wallet", "payments", "subscriptions", "notifications"}
+    assert all(t.endswith(f":{port}") for c in job["static_configs"] for t in c["targets"])
+    assert {"prometheus", "grafana"} <= set(COMPOSE["services"])
+
+
+def test_every_dashboard_panel_and_alert_reads_a_metric_the_code_exposes() -> None:
+    exposed = _metrics_the_code_exposes()
+    used = {n for p in DASHBOARD["panels"] for t in p["targets"] for n in _named_metrics(t["expr"])}
+    used |= {n for g in ALERTS["groups"] for r in g["rules"] for n in _named_metrics(r["expr"])}
+
+    assert used, "the dashboard and the alerts read metrics"
+    assert used <= exposed, used - exposed
