@@ -2,7 +2,8 @@
 
 Messages received, processed and failed per topic and handler, and handler latency histograms, come from
 FastStream's own Kafka middleware (`faststream_*`); creditflow adds what only it knows: dead letters by
-reason, the wallet's outcomes by kind, and the database commands and documents written the worker asked for.
+reason, the wallet's outcomes by kind, e-mails sent and failed, invoice events, and the database commands
+and documents written the worker asked for.
 """
 
 from collections.abc import Callable, Iterator
@@ -20,6 +21,15 @@ WALLET_OUTCOMES = Counter(
     "creditflow_wallet_outcomes",
     "Wallet events of newly applied commands, by kind (entry.recorded, debit.rejected, threshold.crossed, ...).",
     ["kind"],
+)
+
+EMAILS = Counter(
+    "creditflow_emails",
+    "E-mails handed to the SMTP server (sent) or not (failed: retried later, or given up).",
+    ["outcome"],
+)
+INVOICES = Counter(
+    "creditflow_invoices", "Invoice events published, by kind (invoice.issued, invoice.paid, ...).", ["kind"]
 )
 
 

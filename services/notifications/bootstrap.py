@@ -16,7 +16,7 @@ from shared.metrics import kafka_middleware
 from shared.runtime import MessageContext, Worker
 
 from .adapters.mongo import MongoNotificationLog
-from .adapters.smtp import SmtpMailer
+from .adapters.smtp import CountedMailer, SmtpMailer
 from .config import NotificationSettings
 from .domain.model import RateLimit
 from .service import NotificationService
@@ -39,7 +39,7 @@ def bootstrap(settings: NotificationSettings | None = None) -> FastStream:
     worker = Worker(SERVICE, settings, broker, topics.NOTIFICATIONS_DLQ)
     notification_log = MongoNotificationLog(worker.db)
     directory = TenantDirectory(worker.db)
-    mailer = SmtpMailer(settings.smtp_url.get_secret_value(), settings.smtp_from)
+    mailer = CountedMailer(SmtpMailer(settings.smtp_url.get_secret_value(), settings.smtp_from))
     limits = RateLimit(
         per_hour=settings.rate_limit_per_hour, digest_window=timedelta(minutes=settings.digest_window_minutes)
     )

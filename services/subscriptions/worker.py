@@ -15,6 +15,7 @@ from schemas import topics
 from schemas.payments import PaymentEvent
 from schemas.subscriptions import CatalogueDocument, SubscriptionCommand, Tick
 from shared.directory import TenantDirectory
+from shared.metrics import INVOICES
 from shared.runtime import Worker, subscribe_directory
 
 from .adapters.mongo import Message, MongoSubscriptionStore
@@ -30,6 +31,8 @@ log = structlog.get_logger()
 async def publish(worker: Worker, store: MongoSubscriptionStore, messages: list[Message]) -> None:
     for message in messages:
         await worker.publish(message["payload"], message["topic"], key=message["key"])
+        if str(kind := message["payload"].get("kind", "")).startswith("invoice."):
+            INVOICES.labels(kind).inc()
     await store.mark_published([m["id"] for m in messages])
 
 

@@ -38,14 +38,16 @@ async def test_counters_move_when_usage_flows_and_a_bad_event_is_dead_lettered(
 ) -> None:
     await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
     await ops.top_up(tenant_id, Decimal(5), by=ADMIN)
-    before = {name: scrape(workers, name) for name in ("metering", "wallet")}
+    await ops.configure(tenant_id, thresholds=[Decimal("4.9")], wait=30)  # the first SMS crosses it: an e-mail
+    names = ("metering", "wallet", "notifications")
+    before = {name: scrape(workers, name) for name in names}
 
     await publish(producer, topics.USAGE_EVENTS, tenant_id, sms(tenant_id, "m-1"))
     await publish(producer, topics.USAGE_EVENTS, tenant_id, {**sms(tenant_id, "m-2"), "quantity": -1})
     await read_topic(ops.settings, topics.USAGE_DLQ, tenant_id, expect=1)
 
     async def moved() -> bool:
-        after = {name: scrape(workers, name) for name in ("metering", "wallet")}
+        after = {name: scrape(workers, name) for name in names}
         received = "faststream_received_messages_total"
         return (
             value(after["metering"], received, handler=topics.USAGE_EVENTS)
@@ -56,8 +58,10 @@ async def test_counters_move_when_usage_flows_and_a_bad_event_is_dead_lettered(
             > value(before["wallet"], "creditflow_wallet_outcomes_total", kind="entry.recorded")
             and value(after["wallet"], "creditflow_database_documents_written_total", collection="ledger")
             > value(before["wallet"], "creditflow_database_documents_written_total", collection="ledger")
+            and value(after["notifications"], "creditflow_emails_total", outcome="sent")
+            > value(before["notifications"], "creditflow_emails_total", outcome="sent")
         )
 
-    await eventually(moved, timeout=30)
+    await eventually(moved, timeout=60)
     text = scrape(workers, "metering")
     assert "faststream_received_processed_messages_duration_seconds_bucket" in text, "handler latency histogram"

@@ -7,7 +7,9 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from ..ports import PermanentFailure
+from shared.metrics import EMAILS
+
+from ..ports import Mailer, PermanentFailure
 from ..templates import Rendered
 
 
@@ -54,3 +56,18 @@ class SmtpMailer:
             if codes and all(500 <= c < 600 for c in codes):
                 raise PermanentFailure("; ".join(f"{r.code} {r.message}" for r in exc.recipients)) from exc
             raise
+
+
+class CountedMailer:
+    """A mailer whose sends are counted for `/metrics` (`creditflow_emails_total{outcome}`)."""
+
+    def __init__(self, mailer: Mailer) -> None:
+        self._mailer = mailer
+
+    async def send(self, *, to: str, rendered: Rendered, message_id: str) -> None:
+        try:
+            await self._mailer.send(to=to, rendered=rendered, message_id=message_id)
+        except Exception:
+            EMAILS.labels("failed").inc()
+            raise
+        EMAILS.labels("sent").inc()
