@@ -13,6 +13,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -143,6 +145,13 @@ def create_app(settings: ApiSettings, *, wire_context: Callable[[FastAPI], Await
 
     for module in (admin, wallet, usage, subscriptions, console):
         app.include_router(module.router)
+
+    # Requests per route template, status and method, latency histograms: prometheus-fastapi-instrumentator, in a
+    # registry of this app's own (a process may make more than one app: the tests do). `/metrics` carries no tenant
+    # data (routes by template, never by path) and is for the operators' scraper, like the workers'.
+    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics", "/health"]).instrument(app).expose(
+        app, include_in_schema=False
+    )
 
     @app.get("/health", include_in_schema=False)
     async def health(request: Request) -> JSONResponse:

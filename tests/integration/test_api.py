@@ -290,3 +290,14 @@ async def test_a_portal_link_becomes_a_cookie_session_once_and_state_changes_nee
     assert (await tampered.get(f"/v1/tenants/{tenant_id}/wallet")).status_code == 401
     for client in (admin, member, tampered):
         await client.aclose()
+
+
+async def test_metrics_count_requests_by_route_template_never_by_tenant(operator, tenant_id) -> None:
+    await new_tenant(operator, tenant_id)
+    await operator.get(f"/v1/tenants/{tenant_id}/wallet")
+
+    text = (await operator.get("/metrics")).text
+
+    assert 'handler="/v1/tenants/{tenant_id}/wallet"' in text
+    assert "http_request_duration_seconds_bucket" in text
+    assert tenant_id not in text, "no tenant's id in a label"

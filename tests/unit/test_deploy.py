@@ -81,12 +81,13 @@ def _named_metrics(expr: str) -> set[str]:
 
 
 def test_prometheus_scrapes_every_worker_that_serves_metrics_on_its_health_port() -> None:
-    [job] = PROMETHEUS["scrape_configs"]
-    targets = {t.split(":")[0] for c in job["static_configs"] for t in c["targets"]}
+    workers, api = PROMETHEUS["scrape_configs"]
+    targets = {t.split(":")[0] for c in workers["static_configs"] for t in c["targets"]}
     port = COMPOSE["services"]["metering"]["environment"]["HEALTH_PORT"]
 
     assert targets == {"metering", "wallet", "payments", "subscriptions", "notifications"}
-    assert all(t.endswith(f":{port}") for c in job["static_configs"] for t in c["targets"])
+    assert all(t.endswith(f":{port}") for c in workers["static_configs"] for t in c["targets"])
+    assert api["static_configs"] == [{"targets": [f"api:{COMPOSE['services']['api']['environment']['API_PORT']}"]}]
     assert {"prometheus", "grafana"} <= set(COMPOSE["services"])
 
 
