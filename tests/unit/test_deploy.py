@@ -98,3 +98,17 @@ def test_every_dashboard_panel_and_alert_reads_a_metric_the_code_exposes() -> No
 
     assert used, "the dashboard and the alerts read metrics"
     assert used <= exposed, used - exposed
+
+
+def test_kubernetes_scrapes_every_deployment_that_serves_metrics() -> None:
+    annotated = {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"].get("annotations", {})
+        for d in MANIFESTS
+        if d["kind"] == "Deployment"
+    }
+    serving = {name for name in annotated if not name.endswith("scheduler")}
+
+    assert serving, annotated
+    for name in serving:
+        assert annotated[name].get("prometheus.io/scrape") == "true", name
+        assert annotated[name].get("prometheus.io/path") == "/metrics", name
