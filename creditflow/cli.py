@@ -717,7 +717,8 @@ def _print_status(view: dict[str, Any]) -> None:
         totals[(row["group"], row["topic"])] = totals.get((row["group"], row["topic"]), 0) + row["lag"]
     for (group, topic), lag in sorted(totals.items()):
         typer.echo(f"  {group:<32} {topic:<26} {lag:>8,}")
-    typer.echo("dead letters (topic, reason)")
+    partial = "" if view.get("dead_letters_complete", True) else ", the first ones only: the topics hold more"
+    typer.echo(f"dead letters (topic, reason{partial})")
     for row in view["dead_letters"] or [{"topic": "(none)", "reason": "", "count": 0}]:
         typer.echo(f"  {row['topic']:<26} {row['reason']:<28} {row['count']:>8,}")
 

@@ -61,15 +61,18 @@ async def consumer_lag(settings: Settings) -> list[dict[str, Any]]:
         await admin.close()
 
 
-async def dead_letters(settings: Settings, *, timeout: float = 5) -> list[dict[str, Any]]:
-    """How many letters each dead-letter topic holds, by reason (read from the start: topics are retained)."""
+async def dead_letters(settings: Settings, *, timeout: float = 5) -> tuple[list[dict[str, Any]], bool]:
+    """How many letters each dead-letter topic holds, by reason (read from the start: topics are retained), and
+    whether every letter was read within `timeout` (False: the counts are the first ones only)."""
     consumer = AIOKafkaConsumer(**admin_kwargs(settings), group_id=None, enable_auto_commit=False)
     await consumer.start()
     counts: Counter[tuple[str, str]] = Counter()
+    complete = True
     try:
+        await consumer.topics()  # the metadata: without it the partitions are not known yet
         parts = [TopicPartition(t, p) for t in DLQ_TOPICS for p in consumer.partitions_for_topic(t) or ()]
         if not parts:
-            return []
+            return [], True
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)
@@ -87,14 +90,17 @@ async def dead_letters(settings: Settings, *, timeout: float = 5) -> list[dict[s
                     except (ValueError, AttributeError):
                         reason = "unreadable"
                     counts[(tp.topic, reason)] += 1
+        complete = not await behind()
     finally:
         await consumer.stop()
-    return [{"topic": t, "reason": r, "count": n} for (t, r), n in sorted(counts.items())]
+    return [{"topic": t, "reason": r, "count": n} for (t, r), n in sorted(counts.items())], complete
 
 
 async def status(settings: Settings, workers: dict[str, str]) -> dict[str, Any]:
+    letters, complete = await dead_letters(settings)
     return {
         "workers": await asyncio.to_thread(worker_health, workers),
         "lag": await consumer_lag(settings),
-        "dead_letters": await dead_letters(settings),
+        "dead_letters": letters,
+        "dead_letters_complete": complete,
     }

@@ -13,7 +13,7 @@ from creditflow.status import status
 from creditflow.supervisor import Supervisor
 from schemas import topics
 from shared.config import STACK_FILE
-from tests.integration.conftest import publish
+from tests.integration.conftest import publish, read_topic
 from tests.integration.test_metering import ADMIN, sms
 from tests.integration.test_new_user import cli
 
@@ -49,7 +49,13 @@ async def test_lag_grows_while_the_wallet_is_stopped_and_falls_to_zero_when_it_r
     assert all(w["status"] == "ok" for w in view["workers"])
 
 
-def test_the_cli_shows_the_same_view_as_json_and_as_a_table(workers: Supervisor, stack) -> None:
+async def test_the_cli_shows_the_same_view_as_json_and_as_a_table(
+    ops, producer, workers: Supervisor, stack, tenant_id
+) -> None:
+    await ops.create_tenant(tenant_id, name=tenant_id, admins=[ADMIN], members=[], language="en")
+    await ops.top_up(tenant_id, Decimal(5), by=ADMIN)  # a wallet command: the wallet's group has an offset
+    await publish(producer, topics.USAGE_EVENTS, tenant_id, b"{not json")
+    await read_topic(ops.settings, topics.USAGE_DLQ, tenant_id, expect=1)
     path = stack.settings.state_dir / STACK_FILE
     known = json.loads(path.read_text())
     path.write_text(json.dumps({**known, "workers": workers.health_urls}))
@@ -65,4 +71,6 @@ def test_the_cli_shows_the_same_view_as_json_and_as_a_table(workers: Supervisor,
     assert {w["worker"] for w in view["workers"]} == set(workers.workers)
     assert {r["group"] for r in view["lag"]} >= {"metering", "wallet"}
     assert all(set(r) == {"topic", "reason", "count"} for r in view["dead_letters"])
+    assert any(r["topic"] == topics.USAGE_DLQ and r["reason"] == "malformed_json" for r in view["dead_letters"])
+    assert view["dead_letters_complete"] is True
     assert table.returncode == 0 and "consumer lag" in table.stdout and "dead letters" in table.stdout
