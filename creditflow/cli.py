@@ -726,7 +726,7 @@ def _print_status(view: dict[str, Any]) -> None:
 def main() -> None:
     import logging
 
-    from . import cli_subscriptions  # noqa: F401 - registers its commands on `app`
+    from . import cli_subscriptions, cli_webhooks  # noqa: F401 - register their commands on `app`
 
     # The Kafka client logs each failed connection attempt; the CLI says what failed in one sentence instead.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

@@ -1,4 +1,4 @@
-"""A small async producer client for usage events.
+"""A small async producer client for usage events, and the signature check for webhook receivers.
 
     async with UsageClient("127.0.0.1:9092") as usage:
         await usage.send("acme", "sms", 1, site="Insypro", personnel="Jean-Luc Lemaire")
@@ -19,6 +19,26 @@ from aiokafka.errors import KafkaError
 
 from schemas.topics import USAGE_EVENTS
 from schemas.usage import PropertyValue, UsageEvent
+from shared.signing import WebhookSignatureError, verify
+
+__all__ = ["UsageClient", "WebhookSignatureError", "verify_webhook"]
+
+
+def verify_webhook(body: bytes, signature_header: str | None, secret: str, *, tolerance: int = 300) -> dict[str, Any]:
+    """Check a webhook delivery and return its event (`schemas.webhooks.WebhookEvent` as JSON data).
+
+    Pass the raw request body (before any JSON parsing: re-serialised JSON does not match), the
+    `Creditflow-Signature` header and the endpoint's secret. Raises `WebhookSignatureError` if the body was not
+    signed with that secret or the signature is more than `tolerance` seconds old. Deliveries are at least once:
+    de-duplicate on the event's `id`.
+
+        event = verify_webhook(await request.body(), request.headers.get("Creditflow-Signature"), secret)
+    """
+    import json
+
+    verify(body, signature_header, secret, tolerance=tolerance)
+    event: dict[str, Any] = json.loads(body)
+    return event
 
 
 class UsageClient:

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -32,6 +32,9 @@ from shared.config import Settings
 from shared.directory import TenantDirectory
 from shared.kafka import admin_kwargs
 from shared.mongo import make_client
+
+if TYPE_CHECKING:
+    from .webhooks import Webhooks
 
 DIRECTORY_READERS = ("metering", "wallet", "notifications", "subscriptions")
 
@@ -266,6 +269,17 @@ class Ops:
         payment); with the events it caused."""
         from .views import command_status
 
+        if service == "webhooks":
+            applied = await self.webhooks._store().applied(command_id)
+            if applied is None:
+                return command_status(command_id, None)
+            return {
+                "command_id": command_id,
+                "status": applied["status"],
+                "reason": applied.get("reason"),
+                "detail": applied.get("detail"),
+                "events": [],
+            }
         db = self.mongo[self.settings.database_name(service)]
         if service == "wallet":
             store = self._wallet_store()
@@ -300,6 +314,13 @@ class Ops:
         """The tenant as `service`'s copy of the directory has it (None: no such tenant)."""
         client = self.mongo
         return await TenantDirectory(client[self.settings.database_name(service)]).get(tenant_id)
+
+    @property
+    def webhooks(self) -> "Webhooks":
+        """Webhook endpoints, their deliveries and replays (`creditflow.webhooks`)."""
+        from .webhooks import Webhooks
+
+        return Webhooks(self)
 
     def api_store(self) -> Any:
         from services.api.adapters.mongo import ApiStore

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from . import payments, prices, subscriptions, tenants, topics, usage, wallet
+from . import payments, prices, subscriptions, tenants, topics, usage, wallet, webhooks
 from .deadletter import DeadLetter
 
 OUT = Path(__file__).parent / "asyncapi.json"
@@ -60,6 +60,9 @@ CHANNELS: list[Channel] = [
     (topics.PAYMENTS_DLQ, "Payment requests the sandbox provider could not read.", "receive", [DeadLetter],
      KEY_TENANT),
     (topics.NOTIFICATIONS_DLQ, "E-mails that could not be delivered.", "receive", [DeadLetter], KEY_TENANT),
+    (topics.WEBHOOKS_COMMANDS, "The vendor's webhook endpoints: create, update, delete, replay (one partition).",
+     "send", [webhooks.CreateEndpoint, webhooks.UpdateEndpoint, webhooks.DeleteEndpoint, webhooks.ReplayDeliveries],
+     "The endpoint id."),
 ]  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from .subscriptions import CatalogueDocument, SubscriptionCommand, SubscriptionE
 from .tenants import TenantUpserted
 from .usage import UsageEvent
 from .wallet import SpendState, WalletCommand, WalletEvent
+from .webhooks import WebhookCommand, WebhookEvent
 
 OUT = Path(__file__).parent / "json"
 
@@ -30,6 +31,8 @@ SCHEMAS: dict[str, Any] = {
     "subscription-event.v1": SubscriptionEvent,
     "tick.v1": Tick,
     "catalogue.v1": CatalogueDocument,
+    "webhook-command.v1": WebhookCommand,
+    "webhook-event.v1": WebhookEvent,
 }
 
 

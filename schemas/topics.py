@@ -19,6 +19,7 @@ SUBSCRIPTIONS_CATALOGUE = "subscriptions.catalogue"
 SCHEDULER_TICKS = "scheduler.ticks"
 TENANTS = "tenants"
 NOTIFICATIONS_DLQ = "notifications.dlq"
+WEBHOOKS_COMMANDS = "webhooks.commands"
 
 
 @dataclass(frozen=True)
@@ -48,4 +49,5 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(SCHEDULER_TICKS, 1),
     TopicSpec(TENANTS, DEFAULT_PARTITIONS, compacted=True),
     TopicSpec(NOTIFICATIONS_DLQ, DEFAULT_PARTITIONS),
+    TopicSpec(WEBHOOKS_COMMANDS, 1),
 )

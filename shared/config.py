@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     mongodb_database_prefix: str = "creditflow"
     smtp_url: SecretStr | None = None
     smtp_from: str = "creditflow <no-reply@creditflow.local>"
+    webhook_signing_key: SecretStr | None = None
+    """The deployment's master key for webhook signing secrets (each endpoint's is derived from it and a salt:
+    `shared.signing.derive_secret`). The API, the CLI and the notifications worker need the same one."""
     log_level: str = "INFO"
     health_port: int = 0
     creditflow_wait_seconds: float = Field(30.0, gt=0)
@@ -44,7 +47,7 @@ class Settings(BaseSettings):
     def with_stack_file(self) -> Self:
         """Fill every address the environment left empty from `<state-dir>/stack.json`."""
         path = self.state_dir / STACK_FILE
-        missing = not (self.kafka_bootstrap_servers and self.mongodb_uri and self.smtp_url)
+        missing = not (self.kafka_bootstrap_servers and self.mongodb_uri and self.smtp_url and self.webhook_signing_key)
         if not missing or not path.exists():
             return self
         stack = json.loads(path.read_text())
@@ -55,6 +58,8 @@ class Settings(BaseSettings):
             update["mongodb_uri"] = SecretStr(stack["mongodb_uri"])
         if not self.smtp_url and stack.get("smtp_url"):
             update["smtp_url"] = SecretStr(stack["smtp_url"])
+        if not self.webhook_signing_key and stack.get("webhook_signing_key"):
+            update["webhook_signing_key"] = SecretStr(stack["webhook_signing_key"])
         return self.model_copy(update=update)
 
     def require_addresses(self) -> Self:
@@ -71,7 +76,7 @@ class Settings(BaseSettings):
         from urllib.parse import unquote, urlsplit
 
         found: list[str] = []
-        for secret in (self.mongodb_uri, self.smtp_url, self.kafka_sasl_password):
+        for secret in (self.mongodb_uri, self.smtp_url, self.kafka_sasl_password, self.webhook_signing_key):
             if secret is None:
                 continue
             value = secret.get_secret_value()
@@ -97,6 +102,8 @@ def env_for_workers(settings: Settings) -> dict[str, str]:
         env["MONGODB_URI"] = settings.mongodb_uri.get_secret_value()
     if settings.smtp_url:
         env["SMTP_URL"] = settings.smtp_url.get_secret_value()
+    if settings.webhook_signing_key:
+        env["WEBHOOK_SIGNING_KEY"] = settings.webhook_signing_key.get_secret_value()
     env["MONGODB_DATABASE_PREFIX"] = settings.mongodb_database_prefix
     env["CREDITFLOW_STATE_DIR"] = str(settings.state_dir)
     return env

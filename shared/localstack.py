@@ -12,6 +12,7 @@ addresses come from KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI and SMTP_URL.
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -100,11 +101,21 @@ class LocalStack:
     def mailbox_dir(self) -> Path:
         return self.state_dir / "mailbox"
 
+    def webhook_signing_key(self) -> str:
+        """The local stack's webhook master key: made once and kept beside its database (which keeps the
+        endpoints), so their secrets stay the same from one `creditflow up` to the next. Readable by its owner only."""
+        path = self.state_dir / "webhook_signing_key"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
     def addresses(self) -> dict[str, Any]:
         return {
             "kafka_bootstrap_servers": self.kafka_bootstrap_servers,
             "mongodb_uri": self.mongodb_uri,
             "smtp_url": self.smtp_url,
+            "webhook_signing_key": self.webhook_signing_key(),
             "mailbox_dir": str(self.mailbox_dir.resolve()),
             "logs_dir": str((self.state_dir / "logs").resolve()),
             "pid": os.getpid(),

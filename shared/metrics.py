@@ -28,6 +28,12 @@ EMAILS = Counter(
     "E-mails handed to the SMTP server (sent) or not (failed: retried later, or given up).",
     ["outcome"],
 )
+WEBHOOKS = Counter(
+    "creditflow_webhook_attempts",
+    "Webhook delivery attempts, by outcome: delivered (2xx), retrying (any other answer or no answer), failed "
+    "(given up after the retry window), and endpoints disabled for failing.",
+    ["outcome"],
+)
 INVOICES = Counter(
     "creditflow_invoices", "Invoice events published, by kind (invoice.issued, invoice.paid, ...).", ["kind"]
 )

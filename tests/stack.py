@@ -29,6 +29,7 @@ def _settings(kafka: str, mongo: str, smtp: str, state_dir: Path) -> Settings:
         kafka_bootstrap_servers=kafka,
         mongodb_uri=SecretStr(mongo),
         smtp_url=SecretStr(smtp),
+        webhook_signing_key=SecretStr(f"test-{uuid.uuid4().hex}"),
         mongodb_database_prefix=f"t{uuid.uuid4().hex[:8]}",
     )
 

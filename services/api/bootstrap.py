@@ -141,9 +141,9 @@ def create_app(settings: ApiSettings, *, wire_context: Callable[[FastAPI], Await
     app.add_exception_handler(Exception, on_error)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     from .console import routes as console
-    from .routes import admin, subscriptions, usage, wallet
+    from .routes import admin, subscriptions, usage, wallet, webhooks
 
-    for module in (admin, wallet, usage, subscriptions, console):
+    for module in (admin, wallet, usage, subscriptions, webhooks, console):
         app.include_router(module.router)
 
     # Requests per route template, status and method, latency histograms: prometheus-fastapi-instrumentator, in a

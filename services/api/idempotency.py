@@ -20,7 +20,20 @@ NewId = Callable[[str], str]
 Run = Callable[[NewId], Awaitable[tuple[int, Any]]]
 
 
-async def once(request: Request, ctx: Context, caller: Principal, run: Run) -> JSONResponse:
+Restore = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+async def once(
+    request: Request,
+    ctx: Context,
+    caller: Principal,
+    run: Run,
+    *,
+    unstored: str | None = None,
+    restore: Restore | None = None,
+) -> JSONResponse:
+    """Run a POST once per Idempotency-Key. The answer's `unstored` field (a secret) is never stored: a replayed
+    answer gets it back from `restore` (a webhook secret is derived again from what the answer names)."""
     key = request.headers.get("idempotency-key")
     if key is None:
         status, body = await run(lambda prefix: f"{prefix}:{uuid.uuid4()}")
@@ -36,12 +49,14 @@ async def once(request: Request, ctx: Context, caller: Principal, run: Run) -> J
             raise Problem(409, "idempotency_key_reused", "this Idempotency-Key was used with another request")
         if found["response"] is not None:
             stored = found["response"]
-            return JSONResponse(stored["body"], status_code=stored["status"], headers={"Idempotent-Replayed": "true"})
+            body = restore(stored["body"]) if restore is not None else stored["body"]
+            return JSONResponse(body, status_code=stored["status"], headers={"Idempotent-Replayed": "true"})
     seed = hashlib.sha256(f"{scope}|{key}".encode()).hexdigest()[:32]
     try:
         status, body = await run(lambda prefix: f"{prefix}:idem-{seed}")
     except Problem:
         await ctx.store.release(scope, key)
         raise
-    await ctx.store.complete(scope, key, status, body)
+    kept = {k: v for k, v in body.items() if k != unstored} if unstored and isinstance(body, dict) else body
+    await ctx.store.complete(scope, key, status, kept)
     return JSONResponse(body, status_code=status)

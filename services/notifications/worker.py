@@ -6,19 +6,29 @@ import json
 from typing import Any
 
 import structlog
+from faststream import AckPolicy
 from faststream.kafka import KafkaMessage, KafkaRouter
+from pydantic import TypeAdapter, ValidationError
 
 from schemas import topics
+from schemas.webhooks import WebhookCommand
 from shared.directory import TenantDirectory
 from shared.runtime import Worker, batch_options, dead_letter, for_each_record, subscribe_directory
 
 from .service import NotificationService
+from .webhooks import WebhookService
 
 log = structlog.get_logger()
 
 
 def build_router(
-    worker: Worker, service: NotificationService, directory: TenantDirectory, group: str, wake: asyncio.Event
+    worker: Worker,
+    service: NotificationService,
+    webhooks: WebhookService,
+    directory: TenantDirectory,
+    group: str,
+    wake: asyncio.Event,
+    wake_webhooks: asyncio.Event,
 ) -> KafkaRouter:
     router = KafkaRouter()
 
@@ -40,6 +50,8 @@ def build_router(
             return
         if added:
             wake.set()
+        if await webhooks.on_event(event):
+            wake_webhooks.set()
 
     async def handle(msg: KafkaMessage) -> None:
         await for_each_record(worker, list(msg.raw_message), handle_record)
@@ -51,6 +63,22 @@ def build_router(
     @router.subscriber(topics.SUBSCRIPTIONS_EVENTS, group_id=f"{group}-subscriptions", **batched)  # type: ignore[untyped-decorator]
     async def on_subscription_event(msg: KafkaMessage) -> None:
         await handle(msg)
+
+    commands: TypeAdapter[WebhookCommand] = TypeAdapter(WebhookCommand)
+
+    @router.subscriber(
+        topics.WEBHOOKS_COMMANDS, group_id=f"{group}-webhooks", auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )  # fmt: skip
+    async def on_webhook_command(msg: KafkaMessage) -> None:
+        try:
+            command = commands.validate_json(msg.body)
+        except ValidationError as exc:
+            await worker.dead_letter(msg, "schema_violation", str(exc))
+            return
+        outcome = await webhooks.apply(command)
+        if outcome.get("replayed"):
+            wake_webhooks.set()
 
     subscribe_directory(router, worker, directory, group)
 
@@ -84,6 +112,20 @@ async def sender_loop(worker: Worker, service: NotificationService, wake: asynci
             raise
         except Exception:
             log.exception("sender_loop_failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=interval)
+        wake.clear()
+
+
+async def webhook_loop(webhooks: WebhookService, wake: asyncio.Event, interval: float) -> None:
+    """Send due webhook deliveries; woken at once by new ones, otherwise every `interval` for retries."""
+    while True:
+        try:
+            await webhooks.send_due()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("webhook_loop_failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=interval)
         wake.clear()

@@ -23,8 +23,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestStack]:
         yield test_stack
 
 
-# Short windows so the tests see digests and expiry sweeps within seconds (production: 15 min and 60 s).
-WORKER_ENV = {"DIGEST_WINDOW_MINUTES": "0.05", "EXPIRY_SWEEP_SECONDS": "2"}
+# Short windows so the tests see digests, expiry sweeps and webhook retries within seconds (production: 15 min,
+# 60 s; webhooks retried from 1 min, doubling up to 6 h, for 3 days; an endpoint failing for 3 days disabled).
+WORKER_ENV = {
+    "DIGEST_WINDOW_MINUTES": "0.05",
+    "EXPIRY_SWEEP_SECONDS": "2",
+    "WEBHOOK_RETRY_FIRST_SECONDS": "0.3",
+    "WEBHOOK_RETRY_CEILING_SECONDS": "1",
+    "WEBHOOK_DISABLE_AFTER_HOURS": "0.002",  # 7.2 s
+    "WEBHOOK_GIVE_UP_HOURS": "0.004",
+}
 
 
 @pytest.fixture(scope="session")

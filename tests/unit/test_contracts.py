@@ -47,7 +47,11 @@ def test_display_drops_trailing_zeros() -> None:
 def test_topics_are_unique_and_tenant_topics_are_partitioned() -> None:
     names = [t.name for t in ALL_TOPICS]
     assert len(names) == len(set(names))
-    single = ("scheduler.ticks", "subscriptions.catalogue")  # one ordered stream each, not tenant-scoped
+    single = (
+        "scheduler.ticks",
+        "subscriptions.catalogue",
+        "webhooks.commands",
+    )  # one ordered stream each, not tenant-scoped
     assert all(t.partitions > 1 for t in ALL_TOPICS if t.name not in single)
 
 

@@ -19,6 +19,7 @@ Template = Literal[
     "plan_changed",
     "cancellation_scheduled",
     "subscription_ended",
+    "webhook_disabled",
 ]
 FactKind = Literal["credits", "money", "date", "text", "count", "flag"]
 """How a figure is formatted for the reader: credits '95,50', money '12,34 €', date '22 novembre 2026'."""
