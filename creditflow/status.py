@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import topics
 from shared.config import Settings
 from shared.kafka import admin_kwargs
+from shared.lag import consumer_lag
 
 DLQ_TOPICS = tuple(t.name for t in topics.ALL_TOPICS if t.name.endswith(".dlq"))
 
@@ -28,37 +28,6 @@ def worker_health(workers: dict[str, str]) -> list[dict[str, Any]]:
         except Exception as exc:  # refused, timed out, 503: all say the same to an operator
             rows.append({"worker": name, "status": "down", "url": url, "error": type(exc).__name__})
     return rows
-
-
-async def consumer_lag(settings: Settings) -> list[dict[str, Any]]:
-    """Every consumer group's committed offset, the partition's end and their difference (the lag)."""
-    admin = AIOKafkaAdminClient(**admin_kwargs(settings))
-    consumer = AIOKafkaConsumer(**admin_kwargs(settings), group_id=None, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
-    try:
-        groups = sorted(g[0] if isinstance(g, tuple) else g["group_id"] for g in await admin.list_consumer_groups())
-        await consumer.topics()  # the metadata of every topic
-        every = [
-            TopicPartition(t.name, p) for t in topics.ALL_TOPICS for p in consumer.partitions_for_topic(t.name) or ()
-        ]
-        committed: dict[str, dict[TopicPartition, int]] = {}
-        for group in groups:
-            # The partitions are named: the embedded broker answers "all of them" (None) in a form the client
-            # cannot read.
-            offsets = await admin.list_consumer_group_offsets(group, partitions=every)
-            committed[group] = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-        partitions = sorted({tp for offsets in committed.values() for tp in offsets})
-        ends = await consumer.end_offsets(partitions) if partitions else {}
-        return [
-            {"group": group, "topic": tp.topic, "partition": tp.partition, "committed": offset,
-             "end": ends[tp], "lag": max(0, ends[tp] - offset)}
-            for group in groups
-            for tp, offset in sorted(committed[group].items())
-        ]  # fmt: skip
-    finally:
-        await consumer.stop()
-        await admin.close()
 
 
 async def dead_letters(settings: Settings, *, timeout: float = 5) -> tuple[list[dict[str, Any]], bool]:

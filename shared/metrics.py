@@ -11,7 +11,7 @@ from typing import Any
 
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 DEAD_LETTERS = Counter(
@@ -65,6 +65,36 @@ class DatabaseUse(Collector):
             written.add_metric([self._service, name], count)
         yield commands
         yield written
+
+
+class ConsumerLag(Collector):
+    """`creditflow_consumer_lag{group,topic,partition}`: the last lag read (`shared.lag.consumer_lag`), and
+    `creditflow_consumer_lag_age_seconds`, how old that reading is (alert on it too: a stale reading hides a lag)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.read_at: float | None = None
+
+    def update(self, rows: list[dict[str, Any]], at: float) -> None:
+        self.rows, self.read_at = rows, at
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        import time
+
+        lag = GaugeMetricFamily(
+            "creditflow_consumer_lag",
+            "Messages a consumer group has not committed yet, per topic and partition (end offset - committed).",
+            labels=["group", "topic", "partition"],
+        )
+        for row in self.rows:
+            lag.add_metric([row["group"], row["topic"], str(row["partition"])], row["lag"])
+        yield lag
+        if self.read_at is not None:
+            yield GaugeMetricFamily(
+                "creditflow_consumer_lag_age_seconds",
+                "Seconds since the lag was read.",
+                value=time.time() - self.read_at,
+            )
 
 
 _database: DatabaseUse | None = None

@@ -1,9 +1,10 @@
 """What every worker process shares: per-message log context, retry back-off, dead-lettering,
-a health endpoint and the run loop."""
+the probes and metrics over HTTP (FastStream's ASGI application) and the run loop."""
 
 import asyncio
 import base64
 import json
+import os
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ import pymongo.errors
 import structlog
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
-from faststream import FastStream
+from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 from faststream.middlewares import BaseMiddleware
@@ -22,7 +23,7 @@ from pydantic import BaseModel
 
 from schemas.deadletter import DeadLetter, Reason
 
-from .metrics import DEAD_LETTERS, exposition, watch_database
+from .metrics import DEAD_LETTERS, watch_database
 
 log = structlog.get_logger()
 
@@ -123,43 +124,46 @@ def encode(payload: dict[str, Any] | BaseModel) -> bytes:
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
 
-async def serve_health(port: int, check: HealthCheck) -> asyncio.Server:
-    """`GET /health` answers 200 with the check's JSON when every dependency answers, 503 otherwise;
-    `GET /metrics` the process's Prometheus metrics."""
+def probes(check: HealthCheck) -> list[tuple[str, Any]]:
+    """The HTTP routes of a worker, served by FastStream's ASGI application (`AsgiFastStream`) on its health port:
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    - `/health/live`: 200 while the process's event loop answers (liveness: restart the pod if not);
+    - `/health/ready` and `/health`: 200 with the check's JSON when MongoDB and Kafka answer, else 503 (readiness:
+      take it out of service, do not restart it: the database being down is not cured by a restart);
+    - `/metrics`: the process's Prometheus metrics (prometheus-client's own ASGI app)."""
+    from faststream.asgi import AsgiResponse, get
+    from faststream.asgi.types import Scope
+    from prometheus_client import REGISTRY, make_asgi_app
+
+    def answer(body: dict[str, Any], status: int) -> AsgiResponse:
+        return AsgiResponse(json.dumps(body).encode(), status, {"Content-Type": "application/json"})
+
+    @get(include_in_schema=False)
+    async def ready(scope: Scope) -> AsgiResponse:
         try:
-            request = await asyncio.wait_for(reader.readline(), 5)
-            if request.split(b" ")[1:2] == [b"/metrics"]:
-                body_bytes, content_type = exposition()
-                writer.write(
-                    f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body_bytes)}\r\n"
-                    "Connection: close\r\n\r\n".encode()
-                    + body_bytes
-                )
-                await writer.drain()
-                return
-            try:
-                body = await asyncio.wait_for(check(), 5)
-                status = "200 OK" if body.get("status") == "ok" else "503 Service Unavailable"
-            except Exception as exc:
-                body, status = {"status": "error", "error": type(exc).__name__}, "503 Service Unavailable"
-            payload = json.dumps(body).encode()
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-                "Connection: close\r\n\r\n".encode()
-                + payload
-            )
-            await writer.drain()
-        finally:
-            writer.close()
+            body = await asyncio.wait_for(check(), 5)
+        except Exception as exc:
+            return answer({"status": "error", "error": type(exc).__name__}, 503)
+        return answer(body, 200 if body.get("status") == "ok" else 503)
 
-    return await asyncio.start_server(handle, "0.0.0.0", port)  # noqa: S104 - probes come from outside
+    @get(include_in_schema=False)
+    async def live(scope: Scope) -> AsgiResponse:
+        return answer({"status": "ok"}, 200)
+
+    return [("/health", ready), ("/health/ready", ready), ("/health/live", live), ("/metrics", make_asgi_app(REGISTRY))]
 
 
-def run(app: FastStream) -> None:
-    """Run until SIGINT/SIGTERM; FastStream stops consumers and commits what was processed."""
-    asyncio.run(app.run())
+def run(app: AsgiFastStream) -> None:
+    """Serve the worker until SIGINT/SIGTERM (uvicorn, through FastStream's ASGI application: on a signal it stops
+    the consumers, which commit what was processed). HEALTH_PORT is the probes' port (0: any free one, loopback)."""
+    port = int(os.environ.get("HEALTH_PORT") or 0)
+    options: dict[str, Any] = {
+        "host": "0.0.0.0" if port else "127.0.0.1",  # noqa: S104 - probes come from outside
+        "port": port,
+        "access_log": "false",
+        "log_config": None,
+    }
+    asyncio.run(app.run(run_extra_options=options))
 
 
 class Worker:
@@ -176,7 +180,6 @@ class Worker:
         self.mongo = make_client(settings, app_name=f"creditflow-{service}", counter=self.database_use)
         watch_database(service, self.database_use.snapshot)
         self.db = self.mongo[settings.database_name(service)]
-        self._health: asyncio.Server | None = None
         self._producer: Any = None
         MessageContext.dead_letter = self.dead_letter
 
@@ -225,13 +228,11 @@ class Worker:
         await self.broker.ping(timeout=5)
         return {"status": "ok", "service": self.service, "database": self.database_use.snapshot()}
 
-    async def start_health(self) -> None:
-        if self.settings.health_port:
-            self._health = await serve_health(self.settings.health_port, self.health)
+    def application(self, lifespan: Callable[[], Any]) -> AsgiFastStream:
+        """The worker's FastStream application, its consumers and its probes (`probes`) in one process."""
+        return AsgiFastStream(self.broker, asgi_routes=probes(self.health), lifespan=lifespan)
 
     async def close(self) -> None:
-        if self._health is not None:
-            self._health.close()
         if self._producer is not None:
             await self._producer.stop()
         await self.mongo.close()

@@ -149,12 +149,19 @@ def create_app(settings: ApiSettings, *, wire_context: Callable[[FastAPI], Await
     # Requests per route template, status and method, latency histograms: prometheus-fastapi-instrumentator, in a
     # registry of this app's own (a process may make more than one app: the tests do). `/metrics` carries no tenant
     # data (routes by template, never by path) and is for the operators' scraper, like the workers'.
-    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics", "/health"]).instrument(app).expose(
+    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics", "/health.*"]).instrument(app).expose(
         app, include_in_schema=False
     )
 
+    @app.get("/health/live", include_in_schema=False)
+    async def live() -> JSONResponse:
+        """Liveness: the process answers (a database outage is not cured by a restart)."""
+        return JSONResponse({"status": "ok"})
+
     @app.get("/health", include_in_schema=False)
+    @app.get("/health/ready", include_in_schema=False)
     async def health(request: Request) -> JSONResponse:
+        """Readiness: MongoDB answers (the spend view may still be loading: it says so)."""
         ctx: Context = request.app.state.ctx
         try:
             await ctx.ops.mongo.admin.command("ping")

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from faststream import FastStream
+from faststream.asgi import AsgiFastStream
 
 from schemas import topics
 from shared.directory import TenantDirectory
@@ -32,7 +32,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def bootstrap(settings: MeteringSettings | None = None) -> FastStream:
+def bootstrap(settings: MeteringSettings | None = None) -> AsgiFastStream:
     settings = settings or MeteringSettings().require_addresses()
     assert settings is not None
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
@@ -61,7 +61,6 @@ def bootstrap(settings: MeteringSettings | None = None) -> FastStream:
     async def lifespan() -> AsyncIterator[None]:
         await store.create_indexes()
         await prices.create_indexes()
-        await worker.start_health()
         keeper = asyncio.create_task(segment_keeper(store, settings.segment_maintenance_seconds))
         yield
         keeper.cancel()
@@ -69,4 +68,4 @@ def bootstrap(settings: MeteringSettings | None = None) -> FastStream:
             await keeper
         await worker.close()
 
-    return FastStream(broker, lifespan=lifespan)
+    return worker.application(lifespan)

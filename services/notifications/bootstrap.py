@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from faststream import FastStream
+from faststream.asgi import AsgiFastStream
 
 from schemas import topics
 from shared.directory import TenantDirectory
@@ -35,7 +35,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def bootstrap(settings: NotificationSettings | None = None) -> FastStream:
+def bootstrap(settings: NotificationSettings | None = None) -> AsgiFastStream:
     settings = settings or NotificationSettings().require_addresses()
     assert settings is not None
     if settings.smtp_url is None:
@@ -98,7 +98,6 @@ def bootstrap(settings: NotificationSettings | None = None) -> FastStream:
         await webhooks.store.create_indexes()
         if key is None:
             log.warning("webhooks_off", why="WEBHOOK_SIGNING_KEY is not set: deliveries are recorded, not sent")
-        await worker.start_health()
         interval = min(settings.send_interval_seconds, settings.webhook_retry_first_seconds)
         loops = [
             asyncio.create_task(sender_loop(worker, service, wake, settings.send_interval_seconds)),
@@ -113,4 +112,4 @@ def bootstrap(settings: NotificationSettings | None = None) -> FastStream:
         await poster.close()
         await worker.close()
 
-    return FastStream(broker, lifespan=lifespan)
+    return worker.application(lifespan)

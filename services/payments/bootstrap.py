@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from faststream import FastStream
+from faststream.asgi import AsgiFastStream
 
 from schemas import topics
 from shared.kafka import make_broker
@@ -18,7 +18,7 @@ from .worker import build_router
 SERVICE = "payments"
 
 
-def bootstrap(settings: PaymentsSettings | None = None) -> FastStream:
+def bootstrap(settings: PaymentsSettings | None = None) -> AsgiFastStream:
     settings = settings or PaymentsSettings().require_addresses()
     assert settings is not None
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
@@ -28,8 +28,7 @@ def bootstrap(settings: PaymentsSettings | None = None) -> FastStream:
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        await worker.start_health()
         yield
         await worker.close()
 
-    return FastStream(broker, lifespan=lifespan)
+    return worker.application(lifespan)

@@ -1,5 +1,5 @@
-import asyncio
+from shared.runtime import run
 
-from .app import main
+from .app import bootstrap
 
-asyncio.run(main())
+run(bootstrap())

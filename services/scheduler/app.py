@@ -8,20 +8,26 @@ day is published in order (catch-up).
 
 import asyncio
 import os
-import signal
 import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
+from prometheus_client import REGISTRY
 
 from schemas import topics
 from shared.config import Settings
 from shared.kafka import make_broker
+from shared.lag import consumer_lag
 from shared.logging import configure_logging
+from shared.metrics import ConsumerLag
 from shared.mongo import make_client
-from shared.runtime import serve_health
+from shared.runtime import probes
 
 from .adapters.mongo import MongoLease
 from .domain import due_ticks
@@ -32,6 +38,21 @@ LEASE_TTL = timedelta(seconds=90)
 
 class SchedulerSettings(Settings):
     scheduler_interval_seconds: float = 60.0
+    lag_interval_seconds: float = 15.0
+    """How often the scheduler reads every consumer group's lag for `/metrics` (`creditflow_consumer_lag`)."""
+
+
+async def export_lag(settings: Settings, lag: ConsumerLag, interval: float) -> None:
+    """Read the lag of every consumer group from Kafka every `interval` seconds, for the scrape. The scheduler does
+    it because it runs apart from the consumers: a group whose workers are all down still shows its lag grow."""
+    while True:
+        try:
+            lag.update(await consumer_lag(settings), time.time())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("consumer_lag_read_failed")
+        await asyncio.sleep(interval)
 
 
 async def run_once(broker: KafkaBroker, lease: MongoLease, holder: str, now: datetime) -> list[str]:
@@ -49,7 +70,9 @@ async def run_once(broker: KafkaBroker, lease: MongoLease, holder: str, now: dat
     return published
 
 
-async def main() -> None:
+def bootstrap() -> AsgiFastStream:
+    """The scheduler's composition root: APScheduler in the lifespan of a FastStream application (which starts
+    the publishing broker and serves the probes and metrics, as every worker does)."""
     settings = SchedulerSettings().require_addresses()
     assert isinstance(settings, SchedulerSettings)
     configure_logging("scheduler", settings.log_level, secrets=settings.secret_values())
@@ -57,15 +80,11 @@ async def main() -> None:
     mongo = make_client(settings, app_name="creditflow-scheduler")
     lease = MongoLease(mongo[settings.database_name("scheduler")])
     holder = f"{socket.gethostname()}:{os.getpid()}"
-    await broker.start()
 
     async def health() -> dict[str, object]:
         await mongo.admin.command("ping")
         await broker.ping(timeout=5)
         return {"status": "ok", "service": "scheduler"}
-
-    server = await serve_health(settings.health_port, health) if settings.health_port else None
-    scheduler = AsyncIOScheduler(timezone=UTC)
 
     async def job() -> None:
         try:
@@ -73,18 +92,27 @@ async def main() -> None:
         except Exception:
             log.exception("scheduler_run_failed")
 
-    scheduler.add_job(job, "interval", seconds=settings.scheduler_interval_seconds, next_run_time=datetime.now(UTC))
-    scheduler.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        scheduler.shutdown(wait=False)
-        if server is not None:
-            server.close()
-        await lease.release(holder)
-        await broker.stop()
-        await mongo.close()
+    scheduler = AsyncIOScheduler(timezone=UTC)
+
+    lag = ConsumerLag()
+    REGISTRY.register(lag)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start_scheduler() -> None:  # after FastStream has started the broker: the first run can publish
+        scheduler.add_job(job, "interval", seconds=settings.scheduler_interval_seconds, next_run_time=datetime.now(UTC))
+        scheduler.start()
+        tasks.append(asyncio.create_task(export_lag(settings, lag, settings.lag_interval_seconds)))
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            for task in tasks:
+                task.cancel()
+            await lease.release(holder)
+            await mongo.close()
+
+    return AsgiFastStream(broker, asgi_routes=probes(health), lifespan=lifespan, after_startup=[start_scheduler])

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from faststream import FastStream
+from faststream.asgi import AsgiFastStream
 
 from schemas import topics
 from shared.directory import TenantDirectory
@@ -24,7 +24,7 @@ from .worker import build_router, outbox_relay
 SERVICE = "subscriptions"
 
 
-def bootstrap(settings: SubscriptionSettings | None = None) -> FastStream:
+def bootstrap(settings: SubscriptionSettings | None = None) -> AsgiFastStream:
     settings = settings or SubscriptionSettings().require_addresses()
     assert settings is not None
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
@@ -43,7 +43,6 @@ def bootstrap(settings: SubscriptionSettings | None = None) -> FastStream:
         current = await store.catalogue()
         if current is not None:
             service.catalogue = catalogue_from(current)
-        await worker.start_health()
         relay = asyncio.create_task(outbox_relay(worker, store, settings.outbox_relay_seconds))
         yield
         relay.cancel()
@@ -51,4 +50,4 @@ def bootstrap(settings: SubscriptionSettings | None = None) -> FastStream:
             await relay
         await worker.close()
 
-    return FastStream(broker, lifespan=lifespan)
+    return worker.application(lifespan)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from faststream import FastStream
+from faststream.asgi import AsgiFastStream
 
 from schemas import topics
 from shared.directory import TenantDirectory
@@ -30,7 +30,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def bootstrap(settings: WalletSettings | None = None) -> FastStream:
+def bootstrap(settings: WalletSettings | None = None) -> AsgiFastStream:
     settings = settings or WalletSettings().require_addresses()
     assert settings is not None
     configure_logging(SERVICE, settings.log_level, secrets=settings.secret_values())
@@ -46,7 +46,6 @@ def bootstrap(settings: WalletSettings | None = None) -> FastStream:
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await store.create_indexes()
-        await worker.start_health()
         sweeper = asyncio.create_task(expiry_sweeper(worker, store, settings.expiry_sweep_seconds))
         yield
         sweeper.cancel()
@@ -54,4 +53,4 @@ def bootstrap(settings: WalletSettings | None = None) -> FastStream:
             await sweeper
         await worker.close()
 
-    return FastStream(broker, lifespan=lifespan)
+    return worker.application(lifespan)

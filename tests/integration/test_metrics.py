@@ -65,3 +65,14 @@ async def test_counters_move_when_usage_flows_and_a_bad_event_is_dead_lettered(
     await eventually(moved, timeout=60)
     text = scrape(workers, "metering")
     assert "faststream_received_processed_messages_duration_seconds_bucket" in text, "handler latency histogram"
+
+
+def test_every_process_answers_its_liveness_and_readiness_probes(workers: Supervisor) -> None:
+    """FastStream's ASGI application (the API: its own app) serves the probes the Kubernetes manifests use."""
+    import json
+
+    for name, url in workers.health_urls.items():
+        for path in ("/health/live", "/health/ready"):
+            with urllib.request.urlopen(f"{url}{path}", timeout=5) as resp:
+                assert resp.status == 200, (name, path)
+                assert json.load(resp)["status"] == "ok", (name, path)

@@ -7,6 +7,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
 from creditflow.status import status
@@ -22,6 +23,16 @@ pytestmark = pytest.mark.integration
 
 def _wallet_lag(view: dict[str, Any]) -> int:
     return sum(r["lag"] for r in view["lag"] if r["group"] == "wallet" and r["topic"] == topics.WALLET_COMMANDS)
+
+
+def _exported_lag(scheduler_url: str) -> float:
+    """The wallet's lag as Prometheus scrapes it from the scheduler (which reads it from Kafka every second here)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{scheduler_url}/metrics", timeout=5).text
+    [family] = [f for f in text_string_to_metric_families(text) if f.name == "creditflow_consumer_lag"]
+    return sum(s.value for s in family.samples
+               if s.labels["group"] == "wallet" and s.labels["topic"] == topics.WALLET_COMMANDS)  # fmt: skip
 
 
 async def test_lag_grows_while_the_wallet_is_stopped_and_falls_to_zero_when_it_restarts(
@@ -40,6 +51,10 @@ async def test_lag_grows_while_the_wallet_is_stopped_and_falls_to_zero_when_it_r
             await asyncio.sleep(0.5)
         assert _wallet_lag(view) > 0, "metering's debits wait for the stopped wallet"
         assert {w["worker"]: w["status"] for w in view["workers"]}["wallet"] == "down"
+        deadline = time.monotonic() + 30
+        while _exported_lag(urls["scheduler"]) == 0 and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        assert _exported_lag(urls["scheduler"]) > 0
     finally:
         wallet.start()
     deadline = time.monotonic() + 120
@@ -47,6 +62,10 @@ async def test_lag_grows_while_the_wallet_is_stopped_and_falls_to_zero_when_it_r
         await asyncio.sleep(1)
     assert _wallet_lag(view) == 0
     assert all(w["status"] == "ok" for w in view["workers"])
+    deadline = time.monotonic() + 30
+    while _exported_lag(urls["scheduler"]) > 0 and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.5)
+    assert _exported_lag(urls["scheduler"]) == 0
 
 
 async def test_the_cli_shows_the_same_view_as_json_and_as_a_table(

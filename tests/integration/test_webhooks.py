@@ -19,6 +19,7 @@ from schemas import topics
 from shared.localstack import free_port
 from tests.conftest import eventually
 from tests.integration.conftest import mails_to, read_topic
+from tests.integration.test_metrics import scrape, value
 
 pytestmark = pytest.mark.integration
 ADMIN = "chef@acme.example"
@@ -130,7 +131,7 @@ async def test_a_low_balance_event_arrives_signed_and_a_replay_brings_the_same_e
 
 
 async def test_a_receiver_that_is_down_gets_the_event_after_a_retry_and_a_4xx_is_retried_and_logged(
-    ops, tenant_id
+    ops, workers: Supervisor, tenant_id
 ) -> None:
     receiver = Receiver(answers=[400, 503])  # not started: down
     made = await ops.webhooks.create(url=receiver.url, event_types=["*"], tenant_ids=[tenant_id])
@@ -161,6 +162,9 @@ async def test_a_receiver_that_is_down_gets_the_event_after_a_retry_and_a_4xx_is
     assert all(log[-1] == 200 for log in answers)
     assert any(log[0] is None for log in answers)  # no answer while it was down
     assert len({e["id"] for e in events}) == len(rows)  # one event id per delivery, however often it was tried
+    metrics = scrape(workers, "notifications")
+    assert value(metrics, "creditflow_webhook_attempts_total", outcome="retrying") >= 3
+    assert value(metrics, "creditflow_webhook_attempts_total", outcome="delivered") >= len(rows)
 
 
 async def test_an_endpoint_that_keeps_failing_is_disabled_and_the_operators_are_emailed(ops, stack, tenant_id) -> None:
