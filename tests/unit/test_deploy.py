@@ -66,18 +66,21 @@ def _metrics_the_code_exposes() -> set[str]:
     process's registry when it is made) and creditflow's own."""
     from prometheus_client import REGISTRY, CollectorRegistry
 
-    from shared.metrics import DatabaseUse, kafka_middleware
+    from shared.metrics import ConsumerLag, DatabaseUse, kafka_middleware
 
     kafka_middleware("test")
-    database = CollectorRegistry()
-    database.register(DatabaseUse("test", lambda: {"round_trips": {}, "documents_written": {}}))
-    families = [*REGISTRY.collect(), *database.collect()]
-    suffix = {"counter": "_total", "histogram": "_bucket"}
+    own = CollectorRegistry()
+    own.register(DatabaseUse("test", lambda: {"round_trips": {}, "documents_written": {}}))
+    lag = ConsumerLag()
+    lag.update([{"group": "wallet", "topic": "wallet.commands", "partition": 0, "lag": 3}], 0.0)
+    own.register(lag)
+    families = [*REGISTRY.collect(), *own.collect()]
+    suffix = {"counter": "_total", "histogram": "_bucket", "gauge": ""}
     return {f.name + suffix[f.type] for f in families if f.type in suffix}
 
 
 def _named_metrics(expr: str) -> set[str]:
-    return {n for n in re.findall(r"\b([a-z_]+_(?:total|bucket))\b", expr)}
+    return set(re.findall(r"\b((?:creditflow|faststream)_[a-z_]+)\b", expr))
 
 
 def test_prometheus_scrapes_every_worker_that_serves_metrics_on_its_health_port() -> None:
@@ -85,7 +88,7 @@ def test_prometheus_scrapes_every_worker_that_serves_metrics_on_its_health_port(
     targets = {t.split(":")[0] for c in workers["static_configs"] for t in c["targets"]}
     port = COMPOSE["services"]["metering"]["environment"]["HEALTH_PORT"]
 
-    assert targets == {"metering", "wallet", "payments", "subscriptions", "notifications"}
+    assert targets == {"metering", "wallet", "payments", "subscriptions", "notifications", "scheduler"}
     assert all(t.endswith(f":{port}") for c in workers["static_configs"] for t in c["targets"])
     assert api["static_configs"] == [{"targets": [f"api:{COMPOSE['services']['api']['environment']['API_PORT']}"]}]
     assert {"prometheus", "grafana"} <= set(COMPOSE["services"])
@@ -106,7 +109,7 @@ def test_kubernetes_scrapes_every_deployment_that_serves_metrics() -> None:
         for d in MANIFESTS
         if d["kind"] == "Deployment"
     }
-    serving = {name for name in annotated if not name.endswith("scheduler")}
+    serving = set(annotated)
 
     assert serving, annotated
     for name in serving:
