@@ -93,7 +93,7 @@ class Webhooks:
 
     def secret(self, endpoint_id: str, salt: str) -> str:
         key = self.ops.settings.webhook_signing_key
-        if key is None:
+        if key is None or not key.get_secret_value():
             raise WebhooksNotConfigured("WEBHOOK_SIGNING_KEY is not set: webhooks are off in this deployment")
         return derive_secret(key.get_secret_value(), endpoint_id, salt)
 

@@ -72,7 +72,11 @@ def bootstrap(settings: NotificationSettings | None = None) -> AsgiFastStream:
         if not (endpoint.alert_emails or operators):
             log.warning("webhook_disabled_nobody_to_tell", endpoint_id=endpoint.endpoint_id)
 
-    key = settings.webhook_signing_key
+    key = (
+        settings.webhook_signing_key
+        if settings.webhook_signing_key and settings.webhook_signing_key.get_secret_value()
+        else None
+    )
     poster = HttpxPoster(timeout=settings.webhook_timeout_seconds)
     webhooks = WebhookService(
         MongoWebhookStore(worker.db),

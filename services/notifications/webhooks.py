@@ -177,5 +177,6 @@ class WebhookService:
                 await self.alert(endpoint, reason, now)
 
     async def _record(self, doc: dict[str, Any], *, outcome: str, **attempt: Any) -> datetime | None:
-        WEBHOOKS.labels({"pending": "retrying"}.get(outcome, outcome)).inc()
+        if outcome != "held":
+            WEBHOOKS.labels({"pending": "retrying"}.get(outcome, outcome)).inc()
         return await self.store.record(doc["_id"], doc["endpoint_id"], at=self.clock(), outcome=outcome, **attempt)

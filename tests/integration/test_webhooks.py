@@ -251,3 +251,27 @@ async def test_the_api_registers_an_endpoint_shows_its_secret_once_and_refuses_t
                              ("GET", f"/v1/webhook-endpoints/{endpoint['endpoint_id']}/deliveries")):  # fmt: skip
             answer = await tenant.request(method, path, json=body)
             assert (answer.status_code, answer.json()["code"]) == (403, "operator_only"), (method, path)
+
+
+async def test_the_cli_registers_lists_and_shows_the_log_and_says_when_webhooks_are_off(ops, receiver) -> None:
+    from tests.integration.test_new_user import cli
+
+    stack_env = {"WEBHOOK_SIGNING_KEY": ops.settings.webhook_signing_key.get_secret_value()}
+    made = cli(ops, "webhooks", "create", "--url", receiver.url, "--event", "invoice.issued", "--tenant", "acme",
+               env=stack_env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    endpoint_id = made.stdout.split()[1]
+    secret = made.stdout.rsplit(": ", 1)[1].strip()
+    assert endpoint_id.startswith("we_") and secret.startswith("whsec_")
+    listed = json.loads(cli(ops, "webhooks", "list", "--json", env=stack_env).stdout)
+    [mine] = [e for e in listed if e["endpoint_id"] == endpoint_id]
+    assert (mine["url"], mine["event_types"], mine["tenant_ids"], mine["enabled"]) == (
+        receiver.url, ["invoice.issued"], ["acme"], True)  # fmt: skip
+    assert secret not in json.dumps(listed)
+    assert json.loads(cli(ops, "webhooks", "deliveries", endpoint_id, "--json", env=stack_env).stdout) == []
+    unknown = cli(ops, "webhooks", "create", "--url", receiver.url, "--event", "no.such", env=stack_env)
+    assert unknown.returncode == 2 and "unknown event type" in unknown.stderr
+    gone = cli(ops, "webhooks", "delete", "we_nope", env=stack_env)
+    assert gone.returncode == 1 and "refused (not_found)" in gone.stderr
+    off = cli(ops, "webhooks", "create", "--url", receiver.url, "--event", "*", env={"WEBHOOK_SIGNING_KEY": ""})
+    assert off.returncode == 2 and "WEBHOOK_SIGNING_KEY is not set" in off.stderr
