@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEMO ?= 1
 STATE_DIR ?= .creditflow
 
-.PHONY: up test browser unit integration lint typecheck schemas bench bench-api chaos clean
+.PHONY: up test browser unit integration lint typecheck schemas bench bench-api chaos load clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-api: $(VENV)/.synced
 
 chaos: $(VENV)/.synced
 	$(BIN)/python -m proof.chaos
+
+load: $(VENV)/.synced
+	$(BIN)/python -m proof.api_load
 
 schemas: $(VENV)/.synced
 	$(BIN)/python -m schemas.export
