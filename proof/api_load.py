@@ -16,7 +16,6 @@ import json
 import random
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -24,13 +23,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-from pydantic import SecretStr
 
 from creditflow.ops import Ops, connect
 from creditflow.supervisor import Supervisor
 from shared.config import Settings
 from shared.kafka import ensure_topics
 from shared.localstack import LocalStack
+
+from .chaos import stack_settings
 
 ROUTES = ("spend_check", "balance", "ledger", "usage_batch", "top_up", "command")
 WEIGHTS = (40, 20, 10, 15, 10, 5)
@@ -199,14 +199,7 @@ async def _run(settings: Settings, clients: int, seconds: float, tenants: int, s
 def run(clients: int = 100, seconds: float = 60, tenants: int = 20, seed: int = 5,
         json_out: Path | None = None) -> LoadReport:  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="creditflow-load-") as tmp, LocalStack(Path(tmp)) as stack:
-        settings = Settings(
-            CREDITFLOW_STATE_DIR=Path(tmp),
-            KAFKA_BOOTSTRAP_SERVERS=stack.kafka_bootstrap_servers,
-            MONGODB_URI=SecretStr(stack.mongodb_uri),
-            SMTP_URL=SecretStr(stack.smtp_url),
-            MONGODB_DATABASE_PREFIX=f"load{uuid.uuid4().hex[:6]}",
-            WEBHOOK_SIGNING_KEY=SecretStr(stack.webhook_signing_key()),
-        )
+        settings = stack_settings(stack, Path(tmp), "load")
         asyncio.run(ensure_topics(settings))
         report = asyncio.run(_run(settings, clients, seconds, tenants, seed))
     if json_out is not None:

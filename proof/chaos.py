@@ -647,20 +647,25 @@ async def _run_scenario(
         report.checked |= dict(plan.checked)
 
 
+def stack_settings(stack: LocalStack, directory: Path, prefix: str) -> Settings:
+    """Settings that reach the embedded `stack`, in databases of their own (`<prefix><random>_<service>`)."""
+    return Settings(
+        CREDITFLOW_STATE_DIR=directory,
+        KAFKA_BOOTSTRAP_SERVERS=stack.kafka_bootstrap_servers,
+        MONGODB_URI=SecretStr(stack.mongodb_uri),
+        SMTP_URL=SecretStr(stack.smtp_url),
+        MONGODB_DATABASE_PREFIX=f"{prefix}{uuid.uuid4().hex[:6]}",
+        WEBHOOK_SIGNING_KEY=SecretStr(stack.webhook_signing_key()),
+    )
+
+
 def run(config: Config, state_dir: Path | None = None, json_out: Path | None = None) -> Report:
     report = Report()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="creditflow-chaos-") as tmp:
         directory = state_dir or Path(tmp)
         with LocalStack(directory) as stack:
-            settings = Settings(
-                CREDITFLOW_STATE_DIR=directory,
-                KAFKA_BOOTSTRAP_SERVERS=stack.kafka_bootstrap_servers,
-                MONGODB_URI=SecretStr(stack.mongodb_uri),
-                SMTP_URL=SecretStr(stack.smtp_url),
-                MONGODB_DATABASE_PREFIX=f"chaos{uuid.uuid4().hex[:6]}",
-                WEBHOOK_SIGNING_KEY=SecretStr(stack.webhook_signing_key()),
-            )
+            settings = stack_settings(stack, directory, "chaos")
             asyncio.run(ensure_topics(settings))
             asyncio.run(_scenario(config, stack, settings, report))
     report.seconds = time.monotonic() - started

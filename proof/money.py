@@ -123,7 +123,11 @@ async def retrying(call: Callable[[], Awaitable[T]], *, timeout: float = 300, wh
 
 @dataclass
 class Receiver:
+    """A vendor's webhook receiver (a real HTTP server on loopback): records every request; answers the statuses in
+    `answers` in turn, then 200."""
+
     port: int = field(default_factory=free_port)
+    answers: list[int] = field(default_factory=list)
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
@@ -138,7 +142,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.received.append((dict(self.headers.items()), body))
-                self.send_response(200)
+                self.send_response(receiver.answers.pop(0) if receiver.answers else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -153,6 +157,13 @@ class Receiver:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server = None
+
+    def events(self, secret: str) -> list[dict[str, Any]]:
+        """Every delivery's event, each checked against `secret` as a receiver would."""
+        from creditflow.client import verify_webhook
+
+        return [verify_webhook(body, headers.get("Creditflow-Signature"), secret) for headers, body in self.received]
 
 
 # --- the plan: what the harness does, to check against --------------------------------------------------------

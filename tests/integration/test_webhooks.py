@@ -3,11 +3,8 @@ retries a receiver that is down or answers 4xx, logs every attempt, replays from
 and disables an endpoint that keeps failing, telling the vendor's operators by e-mail."""
 
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -15,8 +12,8 @@ import pytest
 
 from creditflow.client import WebhookSignatureError, verify_webhook
 from creditflow.supervisor import Supervisor
+from proof.money import Receiver
 from schemas import topics
-from shared.localstack import free_port
 from tests.conftest import eventually
 from tests.integration.conftest import mails_to, read_topic
 from tests.integration.test_metrics import scrape, value
@@ -24,48 +21,6 @@ from tests.integration.test_metrics import scrape, value
 pytestmark = pytest.mark.integration
 ADMIN = "chef@acme.example"
 OPERATOR = "ops@vendor.example"
-
-
-@dataclass
-class Receiver:
-    """A vendor's webhook receiver: records every request; answers `answers` in turn, then 200."""
-
-    port: int = field(default_factory=free_port)
-    answers: list[int] = field(default_factory=list)
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
-
-    def start(self) -> "Receiver":
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.received.append((dict(self.headers.items()), body))
-                code = receiver.answers.pop(0) if receiver.answers else 200
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def events(self, secret: str) -> list[dict[str, Any]]:
-        return [verify_webhook(body, headers.get("Creditflow-Signature"), secret) for headers, body in self.received]
 
 
 @pytest.fixture
