@@ -30,6 +30,7 @@ from .adapters.mongo import ApiStore
 from .config import ApiSettings
 from .context import Context
 from .problems import Problem, on_error, on_http, on_problem, on_validation, problem_response
+from .spend_check import SpendCheckFastPath
 
 log = structlog.get_logger()
 VERSION = "1.0.0"
@@ -149,9 +150,12 @@ def create_app(settings: ApiSettings, *, wire_context: Callable[[FastAPI], Await
     # Requests per route template, status and method, latency histograms: prometheus-fastapi-instrumentator, in a
     # registry of this app's own (a process may make more than one app: the tests do). `/metrics` carries no tenant
     # data (routes by template, never by path) and is for the operators' scraper, like the workers'.
-    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics", "/health.*"]).instrument(app).expose(
+    registry = CollectorRegistry()
+    Instrumentator(registry=registry, excluded_handlers=["/metrics", "/health.*"]).instrument(app).expose(
         app, include_in_schema=False
     )
+    # Outermost: the spend checks it can answer whole never reach the framework (spend_check.py says which).
+    app.add_middleware(SpendCheckFastPath, registry=registry)
 
     @app.get("/health/live", include_in_schema=False)
     async def live() -> JSONResponse:

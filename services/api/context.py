@@ -14,7 +14,7 @@ from creditflow.spend import SpendView
 
 from .adapters.mongo import ApiStore
 from .config import ApiSettings
-from .domain.keys import ApiKey, Principal, parse_key, verify
+from .domain.keys import ApiKey, Principal, key_principal, parse_key
 from .problems import Problem
 
 SESSION_COOKIE = "cf_session"
@@ -32,6 +32,12 @@ class KeyCache:
 
     store: ApiStore
     _found: dict[str, tuple[float, ApiKey | None]] = field(default_factory=dict)
+
+    def cached(self, key_id: str) -> ApiKey | None:
+        """The record as read less than `KEY_CACHE_SECONDS` ago, without reading the store; None when there is
+        none (never read, read too long ago, or no such key): then `get` decides."""
+        hit = self._found.get(key_id)
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < KEY_CACHE_SECONDS else None
 
     async def get(self, key_id: str) -> ApiKey | None:
         now = time.monotonic()
@@ -75,10 +81,10 @@ async def principal(request: Request, ctx: Ctx) -> Principal:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         parsed = parse_key(header[7:].strip())
-        key = await ctx.keys.get(parsed[0]) if parsed else None
-        if parsed is None or key is None or not verify(key, parsed[1]):
+        caller = key_principal(await ctx.keys.get(parsed[0]), parsed[1]) if parsed else None
+        if caller is None:
             raise Problem(401, "unauthorized", "unknown or revoked API key")
-        return Principal(key.kind, key.key_id, key.tenant_id, key.scopes)
+        return caller
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         session = await ctx.store.session(session_hash(cookie), datetime.now(UTC))

@@ -81,3 +81,10 @@ def verify(key: ApiKey, secret: str) -> bool:
 def check_scopes(scopes: list[str]) -> list[str]:
     """The unknown ones (empty: all known)."""
     return [s for s in scopes if s not in SCOPES]
+
+
+def key_principal(key: ApiKey | None, secret: str) -> Principal | None:
+    """Who presents `secret` for the stored `key`: its principal, or None for an unknown, wrong or revoked key."""
+    if key is None or not verify(key, secret):
+        return None
+    return Principal(key.kind, key.key_id, key.tenant_id, key.scopes)

@@ -20,6 +20,7 @@ from services.wallet.ports import LedgerQuery
 from ..context import Caller, Ctx, Scoped, acting_admin, operator_only, require
 from ..idempotency import NewId, once
 from ..problems import Problem, responses
+from ..spend_check import SpendCheckQuery, spend_answer
 from .common import ActingAs, CommandAccepted, Cursor, IdempotencyKey, Limit, accepted, decode_cursor, encode_cursor
 
 router = APIRouter(
@@ -300,18 +301,13 @@ async def settings(
 
 @router.get("/spend-check", tags=["usage"], summary="May the tenant spend this now? From memory, no database read")
 async def spend_check(
-    tenant_id: str,
-    ctx: Ctx,
-    caller: Caller,
-    meter: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_.:-]{0,63}$")],
-    quantity: Annotated[Decimal, Query(gt=0, max_digits=18, decimal_places=6)] = Decimal(1),
-    recipients: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    tenant_id: str, ctx: Ctx, caller: Caller, query: Annotated[SpendCheckQuery, Query()]
 ) -> dict[str, Any]:
+    """Answered from the wallet's latest spend state, held in memory: no database read, no Kafka round trip. The
+    answer trails the ledger by the time the wallet's spend state takes to arrive (`as_of` says which state was
+    used); a debit the wallet has not applied yet is not counted, and the wallet's policy still refuses what
+    does not fit. Graduated tiers are priced as the period's first units."""
+    # Most checks are answered before they reach this route, by the fast path in `spend_check.py` (same query
+    # model, same answer): this route answers the rest and documents the operation.
     require(caller, tenant_id, "usage:write")
-    properties = {"recipients": recipients} if recipients is not None else {}
-    return {
-        "tenant_id": tenant_id,
-        "meter": meter,
-        "quantity": str(quantity),
-        **ctx.spend.check(tenant_id, meter, quantity, properties),
-    }
+    return spend_answer(ctx.spend, tenant_id, query)
