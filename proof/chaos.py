@@ -4,7 +4,8 @@ While a long usage stream for many tenants is published (every event up to three
 malformed and hostile inputs on every input topic and API route), top-ups go in through Kafka and through the
 HTTP API (idempotency keys, retried through API restarts), auto-recharges fire, and a year of subscriptions is
 driven by the scheduler's own `run_once` at a simulated clock (start, upgrade, seats, cancellation, renewals,
-allowances, month-end fees, then the last months published again). Meanwhile a monkey kills any worker
+allowances, month-end fees, then the last months published again), each scheduler run its own process, SIGKILLed
+mid-run about half the time and run again. Meanwhile a monkey kills any worker
 (metering x2, wallet x2, payments, subscriptions, notifications, the API) with SIGKILL at random moments, restarts
 some gracefully (their partitions move without a kill), adds and removes an extra worker (a rebalance), kills the
 MongoDB server and keeps it down, and pauses the broker with SIGSTOP.
@@ -101,6 +102,8 @@ class Report:
     kill_cycles: int = 0
     graceful_restarts: int = 0
     rebalances: int = 0
+    scheduler_runs: int = 0
+    scheduler_kills: int = 0
     mongo_outages: int = 0
     broker_pauses: int = 0
     outage_seconds: float = 0.0
@@ -122,7 +125,8 @@ class Report:
             f"top-ups on Kafka, {self.api_topups} through the API ({self.api_retries} retries), {self.bad_inputs} bad "
             f"inputs on the topics and {self.bad_api_requests} on the API routes, {self.replayed} messages replayed; "
             f"faults: {self.kill_cycles} SIGKILL cycles, {self.graceful_restarts} graceful restarts, "
-            f"{self.rebalances} rebalances, {self.mongo_outages} MongoDB outage(s) and {self.broker_pauses} "
+            f"{self.rebalances} rebalances, {self.scheduler_kills} of {self.scheduler_runs} scheduler runs killed, "
+            f"{self.mongo_outages} MongoDB outage(s) and {self.broker_pauses} "
             f"broker pause(s) of {self.outage_seconds:.0f} s; "
             f"{self.seconds:.0f} s; checked: {', '.join(f'{n} {what}' for what, n in self.checked.items())}: {verdict}"
         )
@@ -585,7 +589,9 @@ async def _run_scenario(
 
         monkey = Monkey(workers, stack, settings, config, rng, report)
         faults = asyncio.create_task(monkey.run())
-        year = money.Year(ops, plan)
+        year = money.Year(
+            ops, plan, scheduler_env=env_for_workers(settings) | WORKER_ENV, kill_rng=random.Random(config.seed + 1)
+        )
         api_stop = asyncio.Event()
         bad_api = max(20, config.bad_inputs // 20)
         report.bad_api_requests = bad_api
@@ -610,6 +616,7 @@ async def _run_scenario(
                 report.violations.append(f"worker {worker.name} was left dead")
                 worker.start()
         await year.rerun()
+        report.scheduler_runs, report.scheduler_kills = year.scheduler_runs, year.scheduler_kills
         report.replayed = await _replay(settings, ops, plan)
         progress(f"replayed {report.replayed} payment outcomes and threshold crossings")
         if not await _settled(ops, events, config.timeout):

@@ -12,6 +12,9 @@ rounded half-even to the cent, 21 % VAT on the subtotal), never by calling the s
 import asyncio
 import email
 import json
+import random
+import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -234,8 +237,47 @@ async def api_topups(plan: MoneyPlan, api_url: str, key: str, rng: Any, count: i
 
 
 class Year:
-    def __init__(self, ops: Ops, plan: MoneyPlan) -> None:
+    """A year of subscriptions. With `scheduler_env`, each scheduler run is its own process (`creditflow scheduler
+    run-once` at the simulated clock) which `kill_rng` SIGKILLs at a random moment about half the time, mid-import,
+    mid-publish or mid-record; the run is then started again, as a restarted scheduler would be. Without it, the
+    scheduler's `run_once` runs in this process."""
+
+    def __init__(self, ops: Ops, plan: MoneyPlan, *, scheduler_env: dict[str, str] | None = None,
+                 kill_rng: random.Random | None = None) -> None:  # fmt: skip
         self.ops, self.plan, self.n = ops, plan, 0
+        self.scheduler_env, self.kill_rng = scheduler_env, kill_rng
+        self.scheduler_runs = self.scheduler_kills = 0
+        self.run_seconds = 3.0
+
+    async def scheduler_once(self, moment: datetime) -> None:
+        if self.scheduler_env is None:
+            await retrying(lambda: self.ops.run_scheduler_once(moment), what=f"scheduler {moment}")
+            return
+        command = [sys.executable, "-m", "creditflow", "scheduler", "run-once", "--now", moment.isoformat(),
+                   "--state-dir", str(self.ops.settings.state_dir)]  # fmt: skip
+        deadline = time.monotonic() + 600
+        while True:
+            self.scheduler_runs += 1
+            process = await asyncio.create_subprocess_exec(
+                *command, env=self.scheduler_env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+            )
+            # a moment within the run (as long as the last whole run took): mid-import, mid-publish or mid-record
+            kill = self.kill_rng is not None and self.kill_rng.random() < 0.5
+            kill_after = self.kill_rng.uniform(0.2, 1.0) * self.run_seconds if self.kill_rng and kill else None
+            began = time.monotonic()
+            try:
+                code = await asyncio.wait_for(process.wait(), timeout=kill_after or 300)
+            except TimeoutError:
+                process.send_signal(signal.SIGKILL)
+                await process.wait()
+                self.scheduler_kills += kill_after is not None
+                continue
+            if code == 0:
+                self.run_seconds = time.monotonic() - began
+                return
+            if time.monotonic() > deadline:  # an outage outlasted the retries
+                raise RuntimeError(f"the scheduler run at {moment} kept failing (exit {code})")
+            await asyncio.sleep(1)
 
     async def command(self, cls: type, tenant: str, day: date, **fields: Any) -> None:
         self.n += 1
@@ -247,7 +289,7 @@ class Year:
         """The scheduler's own `run_once` at 00:05 on `day` (catching up every day before); then wait until the
         subscriptions worker has processed that day's tick for every subscriber."""
         print(f"year: the scheduler runs at {day} 00:05", flush=True)
-        await retrying(lambda: self.ops.run_scheduler_once(at(day, 0, 5)), what=f"scheduler {day}")
+        await self.scheduler_once(at(day, 0, 5))
         if not accounts:  # nobody subscribed yet: no tick to wait for
             return
         db = self.ops.mongo[self.ops.settings.database_name("subscriptions")]
@@ -282,6 +324,8 @@ class Year:
                 await self.command(sub.ChangeSeats, s.tenant, CHANGE_DAY, seats=s.seats + 2)
             elif s.change == "cancel":
                 await self.command(sub.Cancel, s.tenant, CHANGE_DAY)
+        for month in range(CHANGE_DAY.month + 1, 13):  # a run a month (each catching up on the days before)
+            await self.until(date(YEAR_END.year, month, 1))
         await self.until(YEAR_END)
 
     async def rerun(self) -> None:
