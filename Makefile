@@ -44,7 +44,10 @@ typecheck: $(VENV)/.synced
 bench: $(VENV)/.synced
 	$(BIN)/python -m proof.bench
 
+# The API benchmark's closed loop uses Debian's wrk (a C load generator) when it can be installed.
 bench-api: $(VENV)/.synced
+	@command -v wrk >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || echo "wrk not installed: Python load only"
 	$(BIN)/python -m benchmarks.api
 
 chaos: $(VENV)/.synced

@@ -5,16 +5,20 @@
 1. Ingestion, end to end: usage events in batches, priced by one metering worker, timed until metering has
    recorded every one: once published straight to Kafka, once POSTed to `/v1/tenants/{t}/usage-events` by the
    child process; the ratio of the two, and how fast the API answered the POSTs (202) on its own.
-2. Reads: `clients` concurrent clients in the child for `seconds`, half spend checks, half balance reads;
-   p50 and p99 latency of each, and errors.
+2. Reads: `clients` concurrent clients for `seconds`, spend checks and balance reads: each alone from wrk (a C load
+   generator, when installed: `apt-get install wrk`; it leaves the cores to the API), then from the Python child
+   (closed loop, then paced); p50 and p99 latency of each, and errors.
 Targets (issue): HTTP ingestion >= 0.5 of the direct path; spend check p99 < 20 ms.
 """
 
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from decimal import Decimal
@@ -118,6 +122,39 @@ async def _reads(
     } | {"errors": errors}
 
 
+WRK_SCRIPT = """
+paths, n = {}, 0
+for p in string.gmatch(os.getenv("CF_PATHS"), "[^,]+") do table.insert(paths, p) end
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n % #paths) + 1])
+end
+done = function(summary, latency, requests)
+  io.write(string.format('{"requests": %d, "p50_ms": %.3f, "p99_ms": %.3f, "seconds": %.3f, "errors": %d}\\n',
+    summary.requests, latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.duration / 1e6,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status
+    + summary.errors.timeout))
+end
+"""
+
+
+def _wrk(url: str, key: str, names: list[str], clients: int, seconds: float, kind: str) -> dict[str, Any]:
+    """`clients` connections from wrk (Debian's `wrk`, a C load generator: one process, two threads), each sending
+    its next request when the last is answered, for `seconds`. Latency percentiles as wrk measures them."""
+    paths = [f"/v1/tenants/{t}/spend-check?meter=sms&quantity=1" if kind == "spend_check" else f"/v1/tenants/{t}/wallet"
+             for t in names]  # fmt: skip
+    script = Path(tempfile.mkdtemp()) / "paths.lua"
+    script.write_text(WRK_SCRIPT)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(script),
+         "-H", f"Authorization: Bearer {key}", url],
+        capture_output=True, text=True, check=True, env={**os.environ, "CF_PATHS": ",".join(paths)},
+    )  # fmt: skip
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"requests": found["requests"], "p50_ms": found["p50_ms"], "p99_ms": found["p99_ms"],
+            "per_s": found["requests"] / found["seconds"], "errors": found["errors"], "generator": "wrk"}  # fmt: skip
+
+
 def child(argv: list[str]) -> None:
     """The load generator, in its own process: prints one JSON line."""
     mode, url, key, names, *rest = argv
@@ -186,6 +223,9 @@ def main() -> None:
             result["http_answered_per_s"] = posted["answered_per_s"]
             result["http_rejected"] = posted["rejected"]
             common = ("reads", url, key, ",".join(names), str(args.clients), str(args.seconds), args.mix)
+            if shutil.which("wrk"):  # closed loop from a C load generator: the generator leaves the cores to the API
+                result["reads_wrk"] = {kind: _wrk(url, key, names, args.clients, args.seconds, kind)
+                                       for kind in ("spend_check", "balance")}  # fmt: skip
             result["reads"] = _in_child(*common, "0")
             result["reads_paced"] = _in_child(*common, str(args.pace))
     result["ingestion_ratio"] = result["http_per_s"] / result["direct_per_s"]
@@ -193,10 +233,15 @@ def main() -> None:
     path = args.out / f"api-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2))
     reads, paced = result["reads"], result["reads_paced"]
+    for kind, r in result.get("reads_wrk", {}).items():
+        print(f"{kind:<12} {args.clients} clients, closed loop, load from wrk: p50 {r['p50_ms']:.1f} ms, "
+              f"p99 {r['p99_ms']:.1f} ms, {r['per_s']:.0f}/s, {r['errors']} errors")  # fmt: skip
+    if "reads_wrk" not in result:
+        print("(wrk not found: `apt-get install wrk` for the closed loop from a C load generator)")
     print(f"ingestion end to end (priced by metering): direct Kafka {result['direct_per_s']:.0f}/s, "
           f"HTTP {result['http_per_s']:.0f}/s, ratio {result['ingestion_ratio']:.2f} (target >= 0.5)")  # fmt: skip
     print(f"HTTP batches answered (202) at {result['http_answered_per_s']:.0f} events/s, {posted['rejected']} rejected")
-    for label, found in (("closed loop", reads), (f"paced, 1 request per {args.pace} s each", paced)):
+    for label, found in (("closed loop, load from Python", reads), (f"paced, 1 request per {args.pace} s each", paced)):
         for kind in ("spend_check", "balance"):
             r = found[kind]
             if r["requests"]:

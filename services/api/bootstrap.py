@@ -3,6 +3,7 @@ client), the API's own store, and the spend view fed from the compacted topics; 
 
 import asyncio
 import contextlib
+import gc
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -121,6 +122,10 @@ def create_app(settings: ApiSettings, *, wire_context: Callable[[FastAPI], Await
             follower = asyncio.create_task(follow_spend_state(settings, view, ready))
             app.state.ctx = Context(settings, ops, store, view)
             app.state.spend_ready = ready
+            # What start-up built (the framework, routes, models, clients) lives as long as the process: moved out
+            # of the collector's sight, a full collection no longer walks it, and requests no longer wait for it.
+            gc.collect()
+            gc.freeze()
             try:
                 yield
             finally:

@@ -1,12 +1,15 @@
 """What every request handler reaches: the shared application layer (`creditflow.ops.Ops`, the same one the
 CLI uses), the API's own store and the in-memory spend view. Built once, in the app's lifespan."""
 
+import asyncio
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request
 
 from creditflow.ops import Ops
@@ -19,35 +22,69 @@ from .problems import Problem
 
 SESSION_COOKIE = "cf_session"
 CSRF_HEADER = "x-csrf-token"
+log = structlog.get_logger()
 
 
 KEY_CACHE_SECONDS = 2.0
 """How long a replica trusts the key record it read: a revoked key stops working within this time."""
+KEY_REFRESH_SECONDS = 1.0
+"""A key in use is read again, in the background, once its record is this old: under load it never expires, so
+requests never queue behind its reading."""
 
 
 @dataclass
 class KeyCache:
     """Key records by id, read from the store at most every `KEY_CACHE_SECONDS` per key (not one database read
-    per request). Only what the store holds is cached: the hash, never a presented secret."""
+    per request), one read at a time per key however many requests wait for it. Only what the store holds is
+    cached: the hash, never a presented secret. A record's age counts from the moment its read began."""
 
     store: ApiStore
+    clock: Callable[[], float] = time.monotonic
     _found: dict[str, tuple[float, ApiKey | None]] = field(default_factory=dict)
+    _reading: dict[str, asyncio.Task[ApiKey | None]] = field(default_factory=dict)
 
     def cached(self, key_id: str) -> ApiKey | None:
-        """The record as read less than `KEY_CACHE_SECONDS` ago, without reading the store; None when there is
-        none (never read, read too long ago, or no such key): then `get` decides."""
+        """The record as read less than `KEY_CACHE_SECONDS` ago, without waiting for the store; None when there
+        is none (never read, read too long ago, or no such key): then `get` decides. A record older than
+        `KEY_REFRESH_SECONDS` is read again in the background."""
         hit = self._found.get(key_id)
-        return hit[1] if hit is not None and time.monotonic() - hit[0] < KEY_CACHE_SECONDS else None
+        if hit is None or hit[1] is None:
+            return None
+        age = self.clock() - hit[0]
+        if age >= KEY_CACHE_SECONDS:
+            return None
+        if age >= KEY_REFRESH_SECONDS:
+            self._read(key_id)
+        return hit[1]
 
     async def get(self, key_id: str) -> ApiKey | None:
-        now = time.monotonic()
+        key = self.cached(key_id)
+        if key is not None:
+            return key
         hit = self._found.get(key_id)
-        if hit is not None and now - hit[0] < KEY_CACHE_SECONDS:
-            return hit[1]
+        if hit is not None and self.clock() - hit[0] < KEY_CACHE_SECONDS:  # read lately, and no such key
+            return None
+        return await asyncio.shield(self._read(key_id))  # a caller that goes away does not cancel the others' read
+
+    def _read(self, key_id: str) -> asyncio.Task[ApiKey | None]:
+        task = self._reading.get(key_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._fetch(key_id))
+            self._reading[key_id] = task
+            task.add_done_callback(lambda done: self._done(key_id, done))
+        return task
+
+    def _done(self, key_id: str, task: asyncio.Task[ApiKey | None]) -> None:
+        self._reading.pop(key_id, None)
+        if not task.cancelled() and task.exception() is not None:  # a refresh nobody waited for: the next tries again
+            log.warning("api_key_read_failed", error=type(task.exception()).__name__)
+
+    async def _fetch(self, key_id: str) -> ApiKey | None:
+        began = self.clock()
         key = await self.store.key(key_id)
         if len(self._found) > 10_000:
             self._found.clear()
-        self._found[key_id] = (now, key)
+        self._found[key_id] = (began, key)
         return key
 
 
