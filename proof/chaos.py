@@ -295,22 +295,28 @@ class Monkey:
         self.report.broker_pauses += 1
 
     async def run(self) -> None:
-        """`kill_cycles` cycles, a few seconds apart (the workers get back to work in between: a worker restarted
-        every second would only ever be rejoining its group), then it stops, whether or not the workloads are done."""
-        target = self.config.kill_cycles
-        for n in range(target):
+        """Fault cycles a few seconds apart (the workers get back to work in between: a worker restarted every
+        second would only ever be rejoining its group) until `kill_cycles` of them were SIGKILLs (graceful restarts
+        and rebalances come on top), with the MongoDB outage after a third of them and the broker pause after two
+        thirds; then it stops, whether or not the workloads are done."""
+        target, n = self.config.kill_cycles, 0
+        mongo_done = broker_done = self.config.outage_seconds <= 0
+        while self.report.kill_cycles < target:
             await asyncio.sleep(self.rng.uniform(*self.config.between))
-            if n == target // 3 and self.config.outage_seconds > 0:
+            if not mongo_done and self.report.kill_cycles >= target // 3:
                 progress(f"faults: MongoDB killed, down for {self.config.outage_seconds:.0f} s")
                 await asyncio.to_thread(self._mongo_outage)
-            if n == 2 * target // 3 and self.config.outage_seconds > 0:
+                mongo_done = True
+            if not broker_done and self.report.kill_cycles >= 2 * target // 3:
                 progress(f"faults: the broker paused (SIGSTOP) for {self.config.outage_seconds:.0f} s")
                 await asyncio.to_thread(self._broker_pause)
+                broker_done = True
             await asyncio.to_thread(self._cycle, n)
-            if (n + 1) % 10 == 0 or n + 1 == target:
+            n += 1
+            if n % 10 == 0 or self.report.kill_cycles == target:
                 r = self.report
-                progress(f"faults: {n + 1}/{target} cycles ({r.kill_cycles} SIGKILL, {r.graceful_restarts} "
-                         f"graceful, {r.rebalances} rebalances)")  # fmt: skip
+                progress(f"faults: {n} cycles, {r.kill_cycles}/{target} SIGKILL, {r.graceful_restarts} graceful, "
+                         f"{r.rebalances} rebalances")  # fmt: skip
         self.report.outage_seconds = self.config.outage_seconds
 
 
@@ -686,7 +692,7 @@ def main() -> None:
     defaults = Config()
     parser.add_argument("--tenants", type=int, default=defaults.tenants)
     parser.add_argument("--events", type=int, default=defaults.events)
-    parser.add_argument("--cycles", type=int, default=defaults.kill_cycles, help="Fault cycles (SIGKILL mostly).")
+    parser.add_argument("--cycles", type=int, default=defaults.kill_cycles, help="SIGKILL-and-restart cycles.")
     parser.add_argument("--outage", type=float, default=defaults.outage_seconds, help="Seconds of each outage.")
     parser.add_argument("--api-topups", type=int, default=defaults.api_topups)
     parser.add_argument("--kafka-topups", type=int, default=defaults.kafka_topups)
