@@ -7,7 +7,8 @@ driven by the scheduler's own `run_once` at a simulated clock (start, upgrade, s
 allowances, month-end fees, then the last months published again), each scheduler run its own process, SIGKILLed
 mid-run about half the time and run again. Meanwhile a monkey kills any worker
 (metering x2, wallet x2, payments, subscriptions, notifications, the API) with SIGKILL at random moments, restarts
-some gracefully (their partitions move without a kill), adds and removes an extra worker (a rebalance), kills the
+some gracefully (their partitions move without a kill), freezes one past its group session (SIGSTOP, then
+SIGCONT: a zombie), adds and removes an extra worker (a rebalance), kills the
 MongoDB server and keeps it down, and pauses the broker with SIGSTOP.
 
     .venv/bin/python -m proof.chaos                       # `make chaos`: the long run
@@ -65,6 +66,8 @@ ALERT_FUNDING = Decimal(110)
 SUBSCRIBER_FUNDING = Decimal(1000)
 WORKERS = ("metering", "metering", "wallet", "wallet", "payments", "subscriptions", "notifications", "api")
 # Workers retry webhooks from 1 s (production: 1 min) so that deliveries held up by an outage arrive within the run.
+FREEZE_SECONDS = 15.0
+"""A frozen worker stays stopped this long: past aiokafka's default session timeout of 10 s."""
 WORKER_ENV = {"WEBHOOK_RETRY_FIRST_SECONDS": "1", "WEBHOOK_RETRY_CEILING_SECONDS": "5", "DIGEST_WINDOW_MINUTES": "0.2"}
 
 
@@ -102,6 +105,7 @@ class Report:
     kill_cycles: int = 0
     graceful_restarts: int = 0
     rebalances: int = 0
+    freezes: int = 0
     scheduler_runs: int = 0
     scheduler_kills: int = 0
     mongo_outages: int = 0
@@ -125,7 +129,8 @@ class Report:
             f"top-ups on Kafka, {self.api_topups} through the API ({self.api_retries} retries), {self.bad_inputs} bad "
             f"inputs on the topics and {self.bad_api_requests} on the API routes, {self.replayed} messages replayed; "
             f"faults: {self.kill_cycles} SIGKILL cycles, {self.graceful_restarts} graceful restarts, "
-            f"{self.rebalances} rebalances, {self.scheduler_kills} of {self.scheduler_runs} scheduler runs killed, "
+            f"{self.rebalances} rebalances, {self.freezes} workers frozen past their session, "
+            f"{self.scheduler_kills} of {self.scheduler_runs} scheduler runs killed, "
             f"{self.mongo_outages} MongoDB outage(s) and {self.broker_pauses} "
             f"broker pause(s) of {self.outage_seconds:.0f} s; "
             f"{self.seconds:.0f} s; checked: {', '.join(f'{n} {what}' for what, n in self.checked.items())}: {verdict}"
@@ -258,16 +263,19 @@ class Monkey:
 
     def _cycle(self, n: int) -> None:
         victim = self.rng.choice(self.workers)
-        roll = {1: 0.95, 2: 0.85}.get(n, self.rng.random())  # every run has a rebalance and a graceful restart
+        # every run has a rebalance, a graceful restart and a frozen worker
+        roll = {1: 0.95, 2: 0.85, 3: 0.91}.get(n, self.rng.random())
         if roll < 0.8:
             victim.stop(kill=True)
             time.sleep(self.rng.uniform(*self.config.down_for))
             victim.start()
             self.report.kill_cycles += 1
-        elif roll < 0.92:
+        elif roll < 0.88:
             victim.stop()  # SIGTERM: it commits what it did and leaves its group; the others take its partitions
             victim.start()
             self.report.graceful_restarts += 1
+        elif roll < 0.94:
+            self._freeze()
         else:
             name = self.rng.choice(["metering", "wallet"])
             extra = WorkerProcess(name, env_for_workers(self.settings) | WORKER_ENV,
@@ -276,6 +284,20 @@ class Monkey:
             time.sleep(self.rng.uniform(3, 8))  # it joins, takes partitions, works on them
             extra.stop()  # and leaves: they move back to workers that kept state from before
             self.report.rebalances += 1
+
+    def _freeze(self) -> None:
+        """A metering or wallet worker frozen (SIGSTOP) past its consumer group's session timeout (10 s), as a long
+        GC pause or a stalled VM would: the group may give its partitions to the others while it holds a batch,
+        and when it resumes (SIGCONT) it is a zombie that finishes that batch on what it kept. The version and
+        units guards, and the ledger's ids, must refuse what it writes on stale state."""
+        victim = self.rng.choice([w for w in self.workers if w.name in ("metering", "wallet") and w.alive()])
+        assert victim.process is not None
+        os.kill(victim.process.pid, signal.SIGSTOP)
+        try:
+            time.sleep(FREEZE_SECONDS)
+        finally:
+            os.kill(victim.process.pid, signal.SIGCONT)
+        self.report.freezes += 1
 
     def _mongo_outage(self) -> None:
         server = self.stack.servers["mongodb"]
@@ -316,7 +338,7 @@ class Monkey:
             if n % 10 == 0 or self.report.kill_cycles == target:
                 r = self.report
                 progress(f"faults: {n} cycles, {r.kill_cycles}/{target} SIGKILL, {r.graceful_restarts} graceful, "
-                         f"{r.rebalances} rebalances")  # fmt: skip
+                         f"{r.rebalances} rebalances, {r.freezes} frozen")  # fmt: skip
         self.report.outage_seconds = self.config.outage_seconds
 
 
@@ -343,7 +365,22 @@ async def _publish(settings: Settings, messages: list[tuple[str, str, bytes]], *
         await producer.stop()
 
 
-async def _dead_letters(settings: Settings, expect: int, timeout: float) -> list[dict[str, Any]]:
+def _not_dead_lettered(bad: list[BadInput], letters: list[dict[str, Any]]) -> list[tuple[str, bytes, str | None]]:
+    """The bad inputs not found on their dead-letter topic with their reason (where the harness knows it)."""
+    got = {(base64.b64decode(x["original_base64"]), x["_dlq"]): x["reason"] for x in letters}
+    missing = []
+    for topic, _, raw, reason in bad:
+        reasons = [got.get((raw, dlq)) for dlq in DLQ_OF[topic]]
+        if (reason is not None and reason not in reasons) or not any(reasons):
+            missing.append((topic, raw[:50], reason))
+    return missing
+
+
+async def _dead_letters(settings: Settings, bad: list[BadInput], timeout: float) -> list[dict[str, Any]]:
+    """Every dead letter, read until each bad input is there with its reason and the topics have been quiet for
+    3 s, or until the timeout. Not until a count: dead-lettering is at least once (a worker killed after it
+    dead-lettered a message and before it committed the offset dead-letters it again), so duplicates can make up
+    the count of letters that have not arrived yet."""
     dlqs = sorted({d for targets in DLQ_OF.values() for d in targets})
     consumer = AIOKafkaConsumer(
         *dlqs, **admin_kwargs(settings), group_id=f"chaos-{uuid.uuid4().hex}", auto_offset_reset="earliest"
@@ -352,11 +389,13 @@ async def _dead_letters(settings: Settings, expect: int, timeout: float) -> list
     found: list[dict[str, Any]] = []
     try:
         deadline, quiet = time.monotonic() + timeout, 0
-        while time.monotonic() < deadline and (len(found) < expect or quiet < 3):
+        while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=1000)
             quiet = quiet + 1 if not batch else 0
             for tp, records in batch.items():
                 found += [{**json.loads(r.value), "_dlq": tp.topic} for r in records]
+            if quiet >= 3 and not _not_dead_lettered(bad, found):
+                break
     finally:
         await consumer.stop()
     return found
@@ -632,13 +671,7 @@ async def _run_scenario(
         await _publish(settings, [(t, k, raw) for t, k, raw, _ in conflicts])
         bad += conflicts
         report.bad_inputs = len(bad)
-        letters = await _dead_letters(settings, len(bad), 600)
-        got = {(base64.b64decode(x["original_base64"]), x["_dlq"]): x["reason"] for x in letters}
-        missing = []
-        for topic, _, raw, reason in bad:
-            reasons = [got.get((raw, dlq)) for dlq in DLQ_OF[topic]]
-            if (reason is not None and reason not in reasons) or not any(reasons):
-                missing.append((topic, raw[:50], reason))
+        missing = _not_dead_lettered(bad, await _dead_letters(settings, bad, 600))
         if missing:
             report.violations.append(f"{len(missing)} bad inputs not dead-lettered with their reason: {missing[:3]}")
         report.checked["dead letters"] = len(bad) - len(missing)

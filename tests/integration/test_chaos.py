@@ -19,7 +19,7 @@ def test_nothing_is_lost_or_doubled_on_any_money_path_while_workers_die_and_serv
 
     print(report.summary())
     assert report.violations == []
-    assert report.kill_cycles >= 10 and report.graceful_restarts >= 1 and report.rebalances >= 1
+    assert report.kill_cycles >= 10 and report.graceful_restarts >= 1 and report.rebalances >= 1 and report.freezes >= 1
     assert report.mongo_outages == 1 and report.broker_pauses == 1
     assert report.scheduler_runs > report.scheduler_kills >= 1  # the scheduler killed mid-run, and run again
     assert report.duplicates > 0 and report.bad_inputs > 0 and report.bad_api_requests > 0
