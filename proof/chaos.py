@@ -660,7 +660,10 @@ async def _run_scenario(
             if not worker.alive():
                 report.violations.append(f"worker {worker.name} was left dead")
                 worker.start()
-        await year.rerun()
+        try:
+            await year.rerun()
+        except Exception as exc:  # a violation to report with the audit, not a reason to skip the audit
+            report.violations.append(f"the scheduler's rerun failed: {type(exc).__name__}: {exc}")
         report.scheduler_runs, report.scheduler_kills = year.scheduler_runs, year.scheduler_kills
         report.replayed = await _replay(settings, ops, plan)
         progress(f"replayed {report.replayed} payment outcomes and threshold crossings")

@@ -44,6 +44,8 @@ SEAT_PRICE = {"team": 1500, "business": 3000}  # cents per seat per month
 INCLUDED_CREDITS = {"team": 50, "business": 200}  # granted on each monthly anniversary
 APP_FEE_MICROS = 2_500_000  # the "inspecteur" app, per user per month end
 VAT = Decimal("0.21")
+STALL_SECONDS = 600
+"""The subscriptions worker is stuck, not slow, when it applies nothing for this long while ticks wait."""
 YEAR_START, CHANGE_DAY, YEAR_END = date(2027, 1, 1), date(2027, 3, 8), date(2027, 12, 31)
 RERUN_FROM = date(2027, 10, 28)
 ANNIVERSARIES = [date(2027, m, 1) for m in range(1, 13)]
@@ -298,10 +300,17 @@ class Year:
         async def processed() -> bool:
             return bool(await db["applied"].count_documents({"_id": {"$in": ids}}) == len(ids))
 
-        deadline = time.monotonic() + 900
+        # Under a long backlog the ticks can take many minutes: wait while the worker makes progress, and call it
+        # stuck only when it has applied nothing at all for STALL_SECONDS.
+        applied, progressed, looked = -1, time.monotonic(), 0.0
         while not await retrying(processed):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"subscriptions did not process the tick of {day}")
+            if time.monotonic() - looked > 15:
+                looked = time.monotonic()
+                count = await retrying(db["applied"].estimated_document_count)
+                if count != applied:
+                    applied, progressed = count, looked
+                elif looked - progressed > STALL_SECONDS:
+                    raise TimeoutError(f"subscriptions applied nothing for {STALL_SECONDS} s (tick of {day})")
             await asyncio.sleep(0.5)
 
     async def run(self) -> None:
