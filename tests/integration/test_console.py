@@ -158,7 +158,16 @@ async def test_seats_then_an_upgrade_shows_the_prorated_amount_and_invoices_it_t
 
     # the payment history has the three invoices; the receipt of the first downloads as a PDF with the payer
     await page.get_by_role("link", name="Facturation").click()
-    assert await page.get_by_role("row").count() == 4  # a header and three invoices
+    await page.wait_for_url(f"**/console/{tenant_id}/billing**")
+    billing = page.url
+
+    async def listed() -> bool:  # the upgrade's invoice is written by the subscriptions worker, maybe after the page
+        await page.goto(billing)
+        return await page.get_by_role("row").count() == 4  # a header and three invoices
+
+    from tests.conftest import eventually
+
+    await eventually(listed, timeout=30, interval=1)
     await shot(page, stack, "billing-fr")
     async with page.expect_download() as download:
         await page.get_by_role("link", name="Reçu (PDF)").last.click()
