@@ -35,8 +35,9 @@ requests never queue behind its reading."""
 @dataclass
 class KeyCache:
     """Key records by id, read from the store at most every `KEY_CACHE_SECONDS` per key (not one database read
-    per request), one read at a time per key however many requests wait for it. Only what the store holds is
-    cached: the hash, never a presented secret. A record's age counts from the moment its read began."""
+    per request); a key in use is read again in the background, one read at a time, before its record expires.
+    Only what the store holds is cached: the hash, never a presented secret. A record's age counts from the
+    moment its read began."""
 
     store: ApiStore
     clock: Callable[[], float] = time.monotonic
@@ -58,13 +59,15 @@ class KeyCache:
         return hit[1]
 
     async def get(self, key_id: str) -> ApiKey | None:
+        """The record, read by this request itself when none is fresh: a slow database delays the requests that
+        need a key read, never all the others behind one shared read."""
         key = self.cached(key_id)
         if key is not None:
             return key
         hit = self._found.get(key_id)
         if hit is not None and self.clock() - hit[0] < KEY_CACHE_SECONDS:  # read lately, and no such key
             return None
-        return await asyncio.shield(self._read(key_id))  # a caller that goes away does not cancel the others' read
+        return await self._fetch(key_id)
 
     def _read(self, key_id: str) -> asyncio.Task[ApiKey | None]:
         task = self._reading.get(key_id)
