@@ -28,8 +28,8 @@ log = structlog.get_logger()
 KEY_CACHE_SECONDS = 2.0
 """How long a replica trusts the key record it read: a revoked key stops working within this time."""
 KEY_REFRESH_SECONDS = 1.0
-"""A key in use is read again, in the background, once its record is this old: under load it never expires, so
-requests never queue behind its reading."""
+"""A key in use is read again, in the background, once its record is this old: under load it does not expire, so
+requests do not go to the database for it."""
 
 
 @dataclass
@@ -55,7 +55,7 @@ class KeyCache:
         if age >= KEY_CACHE_SECONDS:
             return None
         if age >= KEY_REFRESH_SECONDS:
-            self._read(key_id)
+            self._refresh(key_id)
         return hit[1]
 
     async def get(self, key_id: str) -> ApiKey | None:
@@ -69,13 +69,12 @@ class KeyCache:
             return None
         return await self._fetch(key_id)
 
-    def _read(self, key_id: str) -> asyncio.Task[ApiKey | None]:
-        task = self._reading.get(key_id)
-        if task is None:
+    def _refresh(self, key_id: str) -> None:
+        """Read the record again in the background, unless a read of it is already under way."""
+        if key_id not in self._reading:
             task = asyncio.get_running_loop().create_task(self._fetch(key_id))
             self._reading[key_id] = task
             task.add_done_callback(lambda done: self._done(key_id, done))
-        return task
 
     def _done(self, key_id: str, task: asyncio.Task[ApiKey | None]) -> None:
         self._reading.pop(key_id, None)
