@@ -264,8 +264,8 @@ class Year:
                 *command, env=self.scheduler_env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
             )
             # a moment within the run (as long as the last whole run took): mid-import, mid-publish or mid-record
-            kill = self.kill_rng is not None and self.kill_rng.random() < 0.5
-            kill_after = self.kill_rng.uniform(0.2, 1.0) * self.run_seconds if self.kill_rng and kill else None
+            rng = self.kill_rng
+            kill_after = rng.uniform(0.2, 1.0) * self.run_seconds if rng and rng.random() < 0.5 else None
             began = time.monotonic()
             try:
                 code = await asyncio.wait_for(process.wait(), timeout=kill_after or 300)
