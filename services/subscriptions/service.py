@@ -252,11 +252,23 @@ class SubscriptionService:
         return tenant.language if tenant is not None else "fr"
 
     async def handle_tick(self, tick: wire.Tick) -> list[Message]:
-        """Run a tick for every tenant it concerns; each tenant once per tick id."""
+        """Run a tick for every tenant it concerns; each tenant once per tick id.
+
+        A day tick reads every running subscription at once and decides each without I/O: most days nothing
+        is due for most tenants, and those are marked done in one write. Only a tenant with something due
+        goes through a transaction, which reads its account again and decides anew (so a change made since
+        the first read is not lost)."""
         catalogue, at = self.catalogue, tick.emitted_at
         published: list[Message] = []
         if tick.kind == "tick.day":
-            tenants = await self.store.tenants_with_subscriptions()
+            tenants, quiet = [], []
+            for account in await self.store.subscribed_accounts():
+                outcome = on_day(account, tick.day, catalogue)
+                if outcome.effects or outcome.account != account:
+                    tenants.append(account.tenant_id)
+                else:
+                    quiet.append(account.tenant_id)
+            await self.store.mark_quiet(quiet, f"tick:{tick.tick_id}", tick.tick_id, at=at)
         else:
             tenants = await self.store.tenants_with_apps()
         period = tick.period or tick.day.strftime("%Y-%m")

@@ -216,8 +216,23 @@ class MongoSubscriptionStore:
     async def account(self, tenant_id: str) -> Account:
         return account_from_doc(await self._accounts.find_one({"_id": tenant_id}), tenant_id)
 
-    async def tenants_with_subscriptions(self) -> list[str]:
-        return [d["_id"] async for d in self._accounts.find({"status": {"$in": ["active", "cancelling"]}}, {"_id": 1})]
+    async def subscribed_accounts(self) -> list[Account]:
+        """Every account with a subscription still running, in one read."""
+        cursor = self._accounts.find({"status": {"$in": ["active", "cancelling"]}})
+        return [account_from_doc(d, d["_id"]) async for d in cursor]
+
+    async def mark_quiet(self, tenant_ids: list[str], marker: str, fingerprint: str, *, at: datetime) -> None:
+        """Record `marker` as applied, with nothing to publish, for tenants it changed nothing for: one write
+        for all of them and no transaction, since nothing else is written. A marker an earlier delivery left
+        (with or without messages) is kept as it is."""
+        if not tenant_ids:
+            return
+        docs = [{"_id": f"{t}|{marker}", "fingerprint": fingerprint, "message_ids": [], "at": at} for t in tenant_ids]
+        try:
+            await self._applied.insert_many(docs, ordered=False)
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
 
     async def tenants_with_apps(self) -> list[str]:
         return [d["_id"] async for d in self._accounts.find({"apps.0": {"$exists": True}}, {"_id": 1})]
