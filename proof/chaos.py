@@ -150,7 +150,7 @@ def _tenants(config: Config) -> dict[str, str]:
     one nearly empty (`tight`); some also buy credits (`topup`), recharge automatically (`auto`), or cross their
     low-balance thresholds with two admins and a member to (not) tell (`alert`)."""
     n = config.tenants
-    special = ["tight"] + ["subscriber"] * max(3, n // 20) + ["alert"] * max(2, n // 25) + ["auto"] * max(2, n // 25)
+    special = ["tight"] + ["subscriber"] * max(4, n // 20) + ["alert"] * max(2, n // 25) + ["auto"] * max(2, n // 25)
     special += ["topup"] * max(3, n // 10)
     roles = {}
     for i in range(n):

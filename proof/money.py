@@ -47,6 +47,7 @@ VAT = Decimal("0.21")
 STALL_SECONDS = 600
 """The subscriptions worker is stuck, not slow, when it applies nothing for this long while ticks wait."""
 YEAR_START, CHANGE_DAY, YEAR_END = date(2027, 1, 1), date(2027, 3, 8), date(2027, 12, 31)
+CANCELLED_END = date(2027, 4, 1)
 RERUN_FROM = date(2027, 10, 28)
 ANNIVERSARIES = [date(2027, m, 1) for m in range(1, 13)]
 MONTH_ENDS = [f"2027-{m:02d}" for m in range(1, 12)]  # month-end:2027-12 is published on 2028-01-01
@@ -91,6 +92,11 @@ class Subscriber:
         for _ in range(4, 13):  # 1 April .. 1 December
             invoice("renewal", SEAT_PRICE[plan] * seats)
         return found
+
+    def subscribed_on(self, day: date) -> bool:
+        """Whether the subscription still runs on `day`: a cancelled one ends with 1 April's tick (its period's
+        end), the last day's tick that concerns it."""
+        return self.change != "cancel" or day <= CANCELLED_END
 
     def allowances(self) -> dict[str, int]:
         """Anniversary (ISO day) -> credits granted (micro-credits): the plan's included credits then."""
@@ -295,7 +301,7 @@ class Year:
         if not accounts:  # nobody subscribed yet: no tick to wait for
             return
         db = self.ops.mongo[self.ops.settings.database_name("subscriptions")]
-        ids = [f"{s.tenant}|tick:day:{day.isoformat()}" for s in self.plan.subscribers]
+        ids = [f"{s.tenant}|tick:day:{day.isoformat()}" for s in self.plan.subscribers if s.subscribed_on(day)]
 
         async def processed() -> bool:
             return bool(await db["applied"].count_documents({"_id": {"$in": ids}}) == len(ids))
@@ -306,7 +312,7 @@ class Year:
         while not await retrying(processed):
             if time.monotonic() - looked > 15:
                 looked = time.monotonic()
-                count = await retrying(db["applied"].estimated_document_count)
+                count = await retrying(lambda: db["applied"].count_documents({"_id": {"$regex": r"\|tick:"}}))
                 if count != applied:
                     applied, progressed = count, looked
                 elif looked - progressed > STALL_SECONDS:
