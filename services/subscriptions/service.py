@@ -254,23 +254,27 @@ class SubscriptionService:
     async def handle_tick(self, tick: wire.Tick) -> list[Message]:
         """Run a tick for every tenant it concerns; each tenant once per tick id.
 
-        A day tick reads every running subscription at once and decides each without I/O: most days nothing
-        is due for most tenants, and those are marked done in one write. Only a tenant with something due
-        goes through a transaction, which reads its account again and decides anew (so a change made since
-        the first read is not lost)."""
+        A day tick reads the running subscriptions a page at a time and decides each without I/O: most days
+        nothing is due for most tenants, and those are marked done in one write a page. Only a tenant with
+        something due goes through a transaction, which reads its account again and decides anew (so a change
+        made since the page was read is not lost)."""
+        if tick.kind == "tick.day":
+            published: list[Message] = []
+            async for accounts in self.store.subscribed_accounts():
+                due: list[str] = []
+                quiet: list[str] = []
+                for account in accounts:
+                    outcome = on_day(account, tick.day, self.catalogue)
+                    (due if outcome.effects or outcome.account != account else quiet).append(account.tenant_id)
+                await self.store.mark_quiet(quiet, f"tick:{tick.tick_id}", tick.tick_id, at=tick.emitted_at)
+                published += await self._tick_each(tick, due)
+            return published
+        return await self._tick_each(tick, await self.store.tenants_with_apps())
+
+    async def _tick_each(self, tick: wire.Tick, tenants: list[str]) -> list[Message]:
+        """Apply `tick` to each of `tenants`, each in its own transaction, once per tick id."""
         catalogue, at = self.catalogue, tick.emitted_at
         published: list[Message] = []
-        if tick.kind == "tick.day":
-            tenants, quiet = [], []
-            for account in await self.store.subscribed_accounts():
-                outcome = on_day(account, tick.day, catalogue)
-                if outcome.effects or outcome.account != account:
-                    tenants.append(account.tenant_id)
-                else:
-                    quiet.append(account.tenant_id)
-            await self.store.mark_quiet(quiet, f"tick:{tick.tick_id}", tick.tick_id, at=at)
-        else:
-            tenants = await self.store.tenants_with_apps()
         period = tick.period or tick.day.strftime("%Y-%m")
 
         def step(account: Any) -> Outcome:

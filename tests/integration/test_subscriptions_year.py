@@ -149,6 +149,13 @@ async def _year(ops: Any, tenant_id: str) -> None:
     await _wallet_effects(ops, tenant_id, grants=12, fees=22)
     assert await ops.reconcile(tenant_id) == {tenant_id: []}
 
+    # --- the day tick reads running subscriptions a page at a time: every one of them, once ---
+    async with ops.subscription_store() as store:
+        pages = [[a.tenant_id for a in page] async for page in store.subscribed_accounts(page=1)]
+        everyone = [a.tenant_id for page in [p async for p in store.subscribed_accounts()] for a in page]
+    assert pages and all(len(page) == 1 for page in pages)
+    assert sorted(t for page in pages for t in page) == sorted(everyone) and tenant_id in everyone
+
 
 async def _wallet_effects(ops: Any, tenant_id: str, *, grants: int, fees: int) -> tuple[list[Any], list[Any]]:
     from services.wallet.ports import LedgerQuery

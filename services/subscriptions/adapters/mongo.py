@@ -7,7 +7,7 @@ the outbox) and the marker of what was applied. Messages are published after the
 anything left unsent by a crash is published again by the outbox relay, and every consumer is idempotent.
 """
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
@@ -216,10 +216,17 @@ class MongoSubscriptionStore:
     async def account(self, tenant_id: str) -> Account:
         return account_from_doc(await self._accounts.find_one({"_id": tenant_id}), tenant_id)
 
-    async def subscribed_accounts(self) -> list[Account]:
-        """Every account with a subscription still running, in one read."""
-        cursor = self._accounts.find({"status": {"$in": ["active", "cancelling"]}})
-        return [account_from_doc(d, d["_id"]) async for d in cursor]
+    async def subscribed_accounts(self, page: int = 1000) -> AsyncIterator[list[Account]]:
+        """Every account with a subscription still running, `page` at a time (one cursor, one round trip a page;
+        memory bounded by the page, not by the number of tenants)."""
+        accounts: list[Account] = []
+        async for doc in self._accounts.find({"status": {"$in": ["active", "cancelling"]}}).batch_size(page):
+            accounts.append(account_from_doc(doc, doc["_id"]))
+            if len(accounts) == page:
+                yield accounts
+                accounts = []
+        if accounts:
+            yield accounts
 
     async def mark_quiet(self, tenant_ids: list[str], marker: str, fingerprint: str, *, at: datetime) -> None:
         """Record `marker` as applied, with nothing to publish, for tenants it changed nothing for: one write
