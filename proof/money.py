@@ -47,7 +47,6 @@ VAT = Decimal("0.21")
 STALL_SECONDS = 600
 """The subscriptions worker is stuck, not slow, when it applies nothing for this long while ticks wait."""
 YEAR_START, CHANGE_DAY, YEAR_END = date(2027, 1, 1), date(2027, 3, 8), date(2027, 12, 31)
-CANCELLED_END = date(2027, 4, 1)
 RERUN_FROM = date(2027, 10, 28)
 ANNIVERSARIES = [date(2027, m, 1) for m in range(1, 13)]
 MONTH_ENDS = [f"2027-{m:02d}" for m in range(1, 12)]  # month-end:2027-12 is published on 2028-01-01
@@ -92,11 +91,6 @@ class Subscriber:
         for _ in range(4, 13):  # 1 April .. 1 December
             invoice("renewal", SEAT_PRICE[plan] * seats)
         return found
-
-    def subscribed_on(self, day: date) -> bool:
-        """Whether the subscription still runs on `day`: a cancelled one ends with 1 April's tick (its period's
-        end), the last day's tick that concerns it."""
-        return self.change != "cancel" or day <= CANCELLED_END
 
     def allowances(self) -> dict[str, int]:
         """Anniversary (ISO day) -> credits granted (micro-credits): the plan's included credits then."""
@@ -301,22 +295,21 @@ class Year:
         if not accounts:  # nobody subscribed yet: no tick to wait for
             return
         db = self.ops.mongo[self.ops.settings.database_name("subscriptions")]
-        ids = [f"{s.tenant}|tick:day:{day.isoformat()}" for s in self.plan.subscribers if s.subscribed_on(day)]
 
         async def processed() -> bool:
-            return bool(await db["applied"].count_documents({"_id": {"$in": ids}}) == len(ids))
+            return await db["ticks"].find_one({"_id": f"day:{day.isoformat()}"}) is not None
 
         # Under a long backlog the ticks can take many minutes: wait while the worker makes progress, and call it
-        # stuck only when it has applied nothing at all for STALL_SECONDS.
+        # stuck only when it has finished no tick at all for STALL_SECONDS.
         applied, progressed, looked = -1, time.monotonic(), 0.0
         while not await retrying(processed):
             if time.monotonic() - looked > 15:
                 looked = time.monotonic()
-                count = await retrying(lambda: db["applied"].count_documents({"_id": {"$regex": r"\|tick:"}}))
+                count = await retrying(db["ticks"].estimated_document_count)  # ticks done
                 if count != applied:
                     applied, progressed = count, looked
                 elif looked - progressed > STALL_SECONDS:
-                    raise TimeoutError(f"subscriptions applied nothing for {STALL_SECONDS} s (tick of {day})")
+                    raise TimeoutError(f"subscriptions finished no tick for {STALL_SECONDS} s (waiting for {day})")
             await asyncio.sleep(0.5)
 
     async def run(self) -> None:

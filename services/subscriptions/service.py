@@ -1,6 +1,7 @@
 """Subscription use cases: commands, ticks and payment outcomes in; events, invoices, wallet grants and fees,
 and payment requests out (through the outbox, see adapters/mongo.py)."""
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -21,6 +22,11 @@ from .domain.rules import Outcome, decide, month_end, on_day
 class Directory(Protocol):
     async def get(self, tenant_id: str) -> TenantUpserted | None: ...
     async def admins(self, tenant_id: str) -> frozenset[str] | None: ...
+
+
+async def _each(items: list[str]) -> AsyncIterator[str]:
+    for item in items:
+        yield item
 
 
 def _midnight(day: date) -> datetime:
@@ -252,26 +258,18 @@ class SubscriptionService:
         return tenant.language if tenant is not None else "fr"
 
     async def handle_tick(self, tick: wire.Tick) -> list[Message]:
-        """Run a tick for every tenant it concerns; each tenant once per tick id.
-
-        A day tick reads the running subscriptions a page at a time and decides each without I/O: most days
-        nothing is due for most tenants, and those are marked done in one write a page. Only a tenant with
-        something due goes through a transaction, which reads its account again and decides anew (so a change
-        made since the page was read is not lost)."""
+        """Run a tick for every tenant it concerns, each tenant once per tick id (its marker), then record the
+        tick as done. A day tick reads only the tenants with something due by that day (`next_due`): on most days
+        that is a few of them, and each goes through its own transaction."""
         if tick.kind == "tick.day":
-            published: list[Message] = []
-            async for accounts in self.store.subscribed_accounts():
-                due: list[str] = []
-                quiet: list[str] = []
-                for account in accounts:
-                    outcome = on_day(account, tick.day, self.catalogue)
-                    (due if outcome.effects or outcome.account != account else quiet).append(account.tenant_id)
-                await self.store.mark_quiet(quiet, f"tick:{tick.tick_id}", tick.tick_id, at=tick.emitted_at)
-                published += await self._tick_each(tick, due)
-            return published
-        return await self._tick_each(tick, await self.store.tenants_with_apps())
+            tenants: AsyncIterator[str] = self.store.due_tenants(tick.day)
+        else:
+            tenants = _each(await self.store.tenants_with_apps())
+        published = await self._tick_each(tick, tenants)
+        await self.store.mark_tick_done(tick.tick_id, at=tick.emitted_at)
+        return published
 
-    async def _tick_each(self, tick: wire.Tick, tenants: list[str]) -> list[Message]:
+    async def _tick_each(self, tick: wire.Tick, tenants: AsyncIterator[str]) -> list[Message]:
         """Apply `tick` to each of `tenants`, each in its own transaction, once per tick id."""
         catalogue, at = self.catalogue, tick.emitted_at
         published: list[Message] = []
@@ -282,7 +280,7 @@ class SubscriptionService:
                 return on_day(account, tick.day, catalogue)
             return month_end(account, period, catalogue)
 
-        for tenant_id in tenants:
+        async for tenant_id in tenants:
             language = await self._language(tenant_id)
 
             def to_messages(

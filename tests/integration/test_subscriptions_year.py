@@ -6,6 +6,7 @@ wallet against values computed by hand, the 15-day rule, and that a second sched
 period charges nothing twice."""
 
 import asyncio
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -40,12 +41,7 @@ class Year:
         """The scheduler runs at 00:05 on `day`; wait until subscriptions has processed that day's tick."""
         await self.ops.run_scheduler_once(at(day, 0).replace(minute=5))
         async with self.ops.subscription_store() as store:
-            applied = store._applied
-
-            async def processed() -> bool:
-                return await applied.find_one({"_id": f"{self.tenant_id}|tick:day:{day}"}) is not None
-
-            await eventually(processed, timeout=180, interval=0.5)
+            await eventually(lambda: store.tick_done(f"day:{day}"), timeout=180, interval=0.5)
 
 
 async def test_a_year_of_subscription(ops, workers: Supervisor, tenant_id) -> None:
@@ -149,12 +145,11 @@ async def _year(ops: Any, tenant_id: str) -> None:
     await _wallet_effects(ops, tenant_id, grants=12, fees=22)
     assert await ops.reconcile(tenant_id) == {tenant_id: []}
 
-    # --- the day tick reads running subscriptions a page at a time: every one of them, once ---
+    # --- a day tick touched the tenant only on the days something was due: its renewals and allowances ---
     async with ops.subscription_store() as store:
-        pages = [[a.tenant_id for a in page] async for page in store.subscribed_accounts(page=1)]
-        everyone = [a.tenant_id for page in [p async for p in store.subscribed_accounts()] for a in page]
-    assert pages and all(len(page) == 1 for page in pages)
-    assert sorted(t for page in pages for t in page) == sorted(everyone) and tenant_id in everyone
+        mine = {"_id": {"$regex": f"^{re.escape(tenant_id)}\\|tick:day:"}}
+        ticked = {d["_id"] async for d in store._applied.find(mine)}
+    assert sorted(t.rsplit(":", 1)[1] for t in ticked) == renewals
 
 
 async def _wallet_effects(ops: Any, tenant_id: str, *, grants: int, fees: int) -> tuple[list[Any], list[Any]]:
@@ -174,3 +169,30 @@ async def _wallet_effects(ops: Any, tenant_id: str, *, grants: int, fees: int) -
     assert result is not None and again is not None
     assert (len(again[0]), len(again[1])) == (grants, fees), "nothing applied twice"
     return result
+
+
+async def test_a_day_tick_reads_an_account_when_something_is_due_and_one_stored_before_that_field_existed(
+    ops, tenant_id
+) -> None:
+    from services.subscriptions.adapters.codec import account_to_doc
+    from services.subscriptions.domain.model import Account, Subscription
+
+    sub = Subscription(subscription_id=f"{tenant_id}:s", plan="team", interval="monthly", seats=1,
+                       anchor=date(2027, 1, 31), period_start=date(2027, 1, 31), period_end=date(2027, 2, 28),
+                       allowance_months=1)  # fmt: skip
+    doc = account_to_doc(Account(tenant_id, subscription=sub, version=1))
+    assert doc.pop("next_due") == "2027-02-28"  # the renewal and the next allowance
+    async with ops.subscription_store() as store:
+
+        async def due_on(day: date) -> bool:
+            return tenant_id in [t async for t in store.due_tenants(day)]
+
+        await store._accounts.insert_one(doc)  # as stored before accounts had `next_due`
+        try:
+            assert await due_on(date(2027, 2, 1)), "read until it has the field"
+            await store.create_indexes()  # what every worker does at start: adds the field where it is missing
+            assert (await store._accounts.find_one({"_id": tenant_id}))["next_due"] == "2027-02-28"
+            assert not await due_on(date(2027, 2, 27))
+            assert await due_on(date(2027, 2, 28)) and await due_on(date(2027, 3, 5))
+        finally:  # no subscription left running for other tests' ticks to renew
+            await store._accounts.delete_one({"_id": tenant_id})

@@ -17,6 +17,7 @@ from ..domain.model import (
     Pending,
     Subscription,
 )
+from ..domain.rules import next_due
 
 Document = dict[str, Any]
 _DATES = ("anchor", "period_start", "period_end")
@@ -38,6 +39,8 @@ def account_to_doc(account: Account) -> Document:
     doc = _jsonable(asdict(account))
     doc["_id"] = doc.pop("tenant_id")
     doc["status"] = account.subscription.status if account.subscription else None
+    due = next_due(account)
+    doc["next_due"] = due.isoformat() if due is not None else None  # what the day tick selects on (indexed)
     return doc  # type: ignore[no-any-return]
 
 

@@ -9,7 +9,7 @@ anything left unsent by a crash is published again by the outbox relay, and ever
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -28,6 +28,9 @@ Message = dict[str, Any]
 ToMessages = Callable[[Outcome, list[Invoice]], list[Message]]
 
 
+RUNNING = ["active", "cancelling"]
+
+
 class VersionConflict(Exception):
     pass
 
@@ -41,6 +44,7 @@ class MongoSubscriptionStore:
         self._applied = db["applied"]
         self._outbox = db["outbox"]
         self._catalogue = db["catalogue"]
+        self._ticks = db["ticks"]
 
     async def create_indexes(self) -> None:
         await self._invoices.create_index([("number", ASCENDING)], unique=True, sparse=True)
@@ -48,6 +52,17 @@ class MongoSubscriptionStore:
         await self._invoices.create_index([("payment_id", ASCENDING)])
         await self._outbox.create_index([("published", ASCENDING), ("created_at", ASCENDING)])
         await self._accounts.create_index([("status", ASCENDING)])
+        await self._accounts.create_index([("next_due", ASCENDING)])
+        await self._add_next_due()
+
+    async def _add_next_due(self) -> None:
+        """Accounts stored before `next_due` existed get it (any worker may do it; a concurrent change wins)."""
+        async for doc in self._accounts.find({"next_due": {"$exists": False}}):
+            due = account_to_doc(account_from_doc(doc, doc["_id"]))["next_due"]
+            await self._accounts.update_one(
+                {"_id": doc["_id"], "version": doc.get("version", 0), "next_due": {"$exists": False}},
+                {"$set": {"next_due": due}},
+            )
 
     # -- catalogue --------------------------------------------------------------------------------------
 
@@ -216,30 +231,20 @@ class MongoSubscriptionStore:
     async def account(self, tenant_id: str) -> Account:
         return account_from_doc(await self._accounts.find_one({"_id": tenant_id}), tenant_id)
 
-    async def subscribed_accounts(self, page: int = 1000) -> AsyncIterator[list[Account]]:
-        """Every account with a subscription still running, `page` at a time (one cursor, one round trip a page;
-        memory bounded by the page, not by the number of tenants)."""
-        accounts: list[Account] = []
-        async for doc in self._accounts.find({"status": {"$in": ["active", "cancelling"]}}).batch_size(page):
-            accounts.append(account_from_doc(doc, doc["_id"]))
-            if len(accounts) == page:
-                yield accounts
-                accounts = []
-        if accounts:
-            yield accounts
+    async def due_tenants(self, day: date) -> AsyncIterator[str]:
+        """The tenants with something due on `day` or before (`next_due`, indexed): a day tick reads only
+        those, not every subscription. An account stored before it had `next_due` counts as due."""
+        stored_before = {"next_due": {"$exists": False}, "status": {"$in": RUNNING}}
+        query = {"$or": [{"next_due": {"$lte": day.isoformat()}}, stored_before]}
+        async for doc in self._accounts.find(query, {"_id": 1}).batch_size(1000):
+            yield doc["_id"]
 
-    async def mark_quiet(self, tenant_ids: list[str], marker: str, fingerprint: str, *, at: datetime) -> None:
-        """Record `marker` as applied, with nothing to publish, for tenants it changed nothing for: one write
-        for all of them and no transaction, since nothing else is written. A marker an earlier delivery left
-        (with or without messages) is kept as it is."""
-        if not tenant_ids:
-            return
-        docs = [{"_id": f"{t}|{marker}", "fingerprint": fingerprint, "message_ids": [], "at": at} for t in tenant_ids]
-        try:
-            await self._applied.insert_many(docs, ordered=False)
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
+    async def mark_tick_done(self, tick_id: str, *, at: datetime) -> None:
+        """Every tenant the tick concerned has had it applied (each under its own marker)."""
+        await self._ticks.update_one({"_id": tick_id}, {"$setOnInsert": {"done_at": at}}, upsert=True)
+
+    async def tick_done(self, tick_id: str) -> bool:
+        return await self._ticks.find_one({"_id": tick_id}) is not None
 
     async def tenants_with_apps(self) -> list[str]:
         return [d["_id"] async for d in self._accounts.find({"apps.0": {"$exists": True}}, {"_id": 1})]

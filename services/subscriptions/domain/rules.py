@@ -492,6 +492,20 @@ def _payment_method(account: Account, command: wire.SetPaymentMethod, today: dat
 # --- ticks -------------------------------------------------------------------------------------------------
 
 
+def next_due(account: Account) -> date | None:
+    """The first day on which `on_day` has something to do (a renewal or the end of a cancelled subscription,
+    a monthly allowance, a renewal reminder), or None if it never will. Before that day, `on_day` changes
+    nothing: a day tick need not look at the account."""
+    sub = account.subscription
+    if sub is None or sub.status == "ended":
+        return None
+    due = min(sub.period_end, add_months(sub.anchor, sub.allowance_months))
+    unreminded = [d for d in REMINDER_DAYS if d not in sub.reminded]
+    if sub.status == "active" and INTERVAL_MONTHS[sub.interval] > 1 and unreminded:
+        due = min(due, sub.period_end - timedelta(days=max(unreminded)))
+    return due
+
+
 def on_day(account: Account, day: date, catalogue: Catalogue) -> Outcome:
     """Everything due by `day`, in order: renewals (or the end of a cancelled subscription), monthly
     allowances and renewal reminders. Catching up several days at once gives the same result."""

@@ -2,19 +2,21 @@
 
 import json
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas import subscriptions as wire
 from services.subscriptions.domain import events as ev
 from services.subscriptions.domain.calendar import add_months, months_between, prorate
 from services.subscriptions.domain.catalogue import catalogue_from
 from services.subscriptions.domain.model import Account, BillingInfo
-from services.subscriptions.domain.rules import decide, month_end, on_day
+from services.subscriptions.domain.rules import decide, month_end, next_due, on_day
 
 CATALOGUE = catalogue_from(json.loads((Path("services/subscriptions/catalogue.json")).read_text()))
 ADMIN = "admin@acme.example"
@@ -448,3 +450,36 @@ def test_a_user_given_an_app_after_a_month_ended_owes_nothing_for_that_month_eve
     assert november == []
     assert [f.user.user_id for f in december] == ["ann"]  # assigned again in January: still since 3 December
     assert [f.user.user_id for f in january] == ["ann", "bob"]
+
+
+# --- what a day tick must look at ------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    plan=st.sampled_from(["free", "team", "business", "enterprise"]),
+    interval=st.sampled_from(["monthly", "quarterly", "annual"]),
+    start=st.dates(min_value=date(2026, 1, 1), max_value=date(2027, 12, 31)),
+    cancel_after=st.one_of(st.none(), st.integers(min_value=0, max_value=400)),
+    reactivate_after=st.one_of(st.none(), st.integers(min_value=1, max_value=60)),
+)
+def test_before_its_next_due_day_a_day_tick_changes_nothing_for_an_account_and_on_that_day_it_does(
+    plan: str, interval: str, start: date, cancel_after: int | None, reactivate_after: int | None
+) -> None:
+    """The day tick reads only the accounts whose `next_due` has come: so no day before it may have anything to
+    do, and the day itself must (or the account would be read every day for nothing)."""
+    account = started(plan, interval, seats=2, on=start)
+    if account.subscription is None:
+        return  # a plan this interval does not offer
+    day = start
+    for n in range(460):
+        if n == cancel_after:
+            account, _ = run(account, command(wire.Cancel, f"cancel-{n}"), day)
+        if cancel_after is not None and reactivate_after is not None and n == cancel_after + reactivate_after:
+            account, _ = run(account, command(wire.Reactivate, f"reactivate-{n}"), day)
+        due = next_due(account)
+        outcome = on_day(account, day, CATALOGUE)
+        quiet = outcome.account == account and not outcome.effects
+        assert quiet == (due is None or day < due), f"{day}: next due {due}, effects {outcome.effects}"
+        account = outcome.account
+        day += timedelta(days=1)
