@@ -162,6 +162,10 @@ async def test_usage_per_billing_period_matches_the_wallets_usage_entries_and_co
             return rows[0] if rows and rows[0]["rejected_count"] == 1 else None
 
         found = await eventually(row)
+        # the rejection seen again (a replayed wallet event): counted once
+        assert "p-6" in await usage.recorded_amounts(tenant_id)
+        assert await usage.mark_rejected(tenant_id, "p-6") is False
+        assert (await usage.usage(tenant_id, period.key))[0]["rejected_count"] == 1
     assert found is not None
     assert (found["period"], found["count"], found["credits"], found["charged"]) == (period.key, 7, "1.05", "0.9")
     assert found["distinct"] == {"personnel": 3}

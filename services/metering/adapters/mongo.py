@@ -284,12 +284,15 @@ class MongoUsageStore:
         record_id = f"{tenant_id}|{event_id}"
 
         async def work(session: AsyncClientSession) -> bool:
+            # An update and a read by `_id` in the transaction, not one findAndModify: the embedded server scans
+            # the whole collection for a findAndModify (160 ms at 30k records, measured), and uses the index here.
             record = None
             for name in self._searched(datetime.now(UTC)):
-                record = await self._db[name].find_one_and_update(
+                marked = await self._db[name].update_one(
                     {"_id": record_id, "rejected": {"$ne": True}}, {"$set": {"rejected": True}}, session=session
                 )
-                if record is not None:
+                if marked.modified_count:
+                    record = await self._db[name].find_one({"_id": record_id}, session=session)
                     break
             if record is None:
                 return False
