@@ -312,11 +312,58 @@ async def test_only_events_that_can_have_come_last_month_are_looked_up_in_last_m
 
         counter.collections_read.clear()
         await store.record_runs([(tenant_id, [_to_record(tenant_id, "e-now", mid_december)])], at=mid_december)
-        assert finds() == ["usage_records_2026_12"]
+        assert finds() == [], "December is written to: its insert checks it"
         counter.collections_read.clear()
         november = datetime(2026, 11, 30, 23, tzinfo=UTC)
         await store.record_runs([(tenant_id, [_to_record(tenant_id, "e-old", november)])], at=mid_december)
-        assert finds() == ["usage_records_2026_12", "usage_records_2026_11"]
+        assert finds() == ["usage_records_2026_11"]
+    finally:
+        await client.drop_database(f"metering-{tenant_id}")
+        await client.close()
+
+
+async def test_a_batch_inserts_into_its_month_unread_and_a_stored_record_still_counts_once(ops, tenant_id) -> None:
+    """The month a batch writes to is not read before its inserts: a record already there (a redelivered event)
+    fails the insert on its `_id`, the transaction aborts and the batch runs again reading it. The redelivered
+    event is a duplicate with its stored amount, a changed payload a conflict, each event counts once. Redeliveries
+    come in bursts: after a batch that found stored records the next reads first, until one finds none."""
+    counter = CommandCounter(keep_reads=100)
+    client = make_client(ops.settings, app_name="test-insert-first", counter=counter)
+    at = datetime(2026, 12, 15, 12, tzinfo=UTC)
+    store = MongoUsageStore(client, client[f"metering-{tenant_id}"], dedup_window=timedelta(days=35),
+                            max_future=timedelta(minutes=5))  # fmt: skip
+
+    def finds() -> list[str]:
+        found = [c for c in counter.collections_read if c.startswith("usage_records")]
+        counter.collections_read.clear()
+        return found
+
+    async def record(*items: ToRecord) -> list[str]:
+        [results] = await store.record_runs([(tenant_id, list(items))], at=at)
+        return [r.status for r in results]
+
+    try:
+        await store.maintain(at)
+        counter.collections_read.clear()
+        assert await record(_to_record(tenant_id, "e-1", at), _to_record(tenant_id, "e-2", at)) == ["new", "new"]
+        assert finds() == []
+
+        again = await record(
+            _to_record(tenant_id, "e-1", at),
+            _to_record(tenant_id, "e-2", at, quantity=2),
+            _to_record(tenant_id, "e-3", at),
+        )
+
+        assert again == ["duplicate", "conflict", "new"]
+        assert finds() == ["usage_records_2026_12"], "read once the insert collided"
+        [row] = await store.usage(tenant_id)
+        assert (row["count"], row["credits"]) == (3, "0.45")
+        assert await store.recorded_amounts(tenant_id) == {"e-1": 150_000, "e-2": 150_000, "e-3": 150_000}
+        finds()  # the reads of the amounts
+        assert await record(_to_record(tenant_id, "e-4", at)) == ["new"]
+        assert finds() == ["usage_records_2026_12"], "the batch after one that found stored records reads first"
+        assert await record(_to_record(tenant_id, "e-5", at)) == ["new"]
+        assert finds() == [], "the batch after one that found none inserts unread again"
     finally:
         await client.drop_database(f"metering-{tenant_id}")
         await client.close()

@@ -6,6 +6,12 @@ whole once every record in it is older than the dedup window. A TTL index would 
 time, at the price of one more index write per event (on the embedded server an insert costs 0.37 ms with it,
 0.16 ms without) and a sweeper deleting as many documents as were written. A lookup reads every month that can
 still hold a record (two, sometimes three, for a 35-day window): 0.03 ms per id and month.
+
+The month the batch writes to is not read first: the records are inserted, and a record already there (a
+redelivered event) fails the insert on its `_id`, the transaction aborts, and the batch runs again reading
+every month. Only the other months, which an insert cannot check, are read first, and only for the events that
+can be there. After a batch that found stored records (a redelivery comes in bursts) the next one reads first,
+until a batch finds none.
 """
 
 from collections import OrderedDict
@@ -85,6 +91,7 @@ class MongoUsageStore:
         self._db = db
         self._created: set[str] = set()
         self._legacy = False
+        self._insert_first = True
         self._aggregates = db["usage_aggregates"]
         self._distinct = db["usage_distinct"]
         self._window = dedup_window
@@ -130,17 +137,26 @@ class MongoUsageStore:
         return live_segments(now, self._window) + ([LEGACY_RECORDS] if self._legacy else [])
 
     async def _stored_records(
-        self, ids: list[str], now: datetime, session: AsyncClientSession, *, occurred: list[datetime] | None = None
+        self,
+        ids: list[str],
+        now: datetime,
+        session: AsyncClientSession,
+        *,
+        occurred: list[datetime] | None = None,
+        insert_first: bool = False,
     ) -> dict[str, Document]:
         """The stored records among `ids`. With `occurred` (each id's occurred-at), the months before this one
         are read only for the events that can have been received then: an event is received at most
         `max_future` before it occurs, so one that occurs after this month began (with the clock margin) was
-        first received this month or later, and is found in this month's collection or a newer one."""
+        first received this month or later, and is found in this month's collection or a newer one.
+        `insert_first`: this month's collection is not read (the batch's inserts there check it)."""
         seen: dict[str, Document] = {}
         current = segment_of(now)
         since = _month_start(now) + CLOCK_MARGIN + self._max_future
         early = set(ids) if occurred is None else {i for i, at in zip(ids, occurred, strict=True) if at < since}
         for name in self._searched(now):
+            if insert_first and name == current:
+                continue
             old = name.startswith(SEGMENT_PREFIX) and name < current
             if wanted := [i for i in ids if i not in seen and (not old or i in early)]:
                 seen |= {d["_id"]: d async for d in self._db[name].find({"_id": {"$in": wanted}}, session=session)}
@@ -173,9 +189,13 @@ class MongoUsageStore:
         use_cache = True
         kept: dict[str, int] = {}
         known: set[str] = set()
+        found_stored = False
 
         async def work(session: AsyncClientSession) -> list[list[Recorded]]:
-            seen = await self._stored_records(record_ids, at, session, occurred=occurred)
+            nonlocal found_stored
+            insert_first = use_cache and self._insert_first
+            seen = await self._stored_records(record_ids, at, session, occurred=occurred, insert_first=insert_first)
+            found_stored = bool(seen)
             units = {a: self._units[a] for a in aggregate_ids if use_cache and a in self._units}
             if unread := [a for a in aggregate_ids if a not in units]:
                 found = self._aggregates.find({"_id": {"$in": unread}}, {"units": 1}, session=session)
@@ -203,10 +223,12 @@ class MongoUsageStore:
                     self._units.pop(aggregate_id, None)
                 if not is_duplicate_key(exc):
                     raise
-                # Another worker recorded some of these first, or changed a kept aggregate (its tenant's partition
-                # moved; the guarded update then tried to insert it again): run again from what is stored.
+                # A record was already there (a redelivery, the month not read first), another worker recorded
+                # some of these first, or changed a kept aggregate (its tenant's partition moved; the guarded
+                # update then tried to insert it again): run again from what is stored.
             else:
                 self._keep(kept, known)  # committed: these are the stored values now
+                self._insert_first = not found_stored
                 return results
         raise RuntimeError("usage records kept colliding")
 
