@@ -36,6 +36,7 @@ from services.metering.ports import ToRecord
 from services.wallet.adapters.mongo import MongoWalletStore
 from services.wallet.batch import apply_run
 from services.wallet.domain.model import Policy, Wallet
+from services.wallet.entry_event import in_milliseconds
 from services.wallet.service import LineDebit, WalletService
 from shared.idempotency import fingerprint
 from shared.mongo import Document, make_client
@@ -104,7 +105,7 @@ async def measure(settings: Any, rounds: int, batch: int) -> list[tuple[str, flo
     client = make_client(settings, app_name="bench-document-costs")
     db = client[f"document_costs_{uuid.uuid4().hex[:6]}"]
     server = _server()
-    at = datetime.now(UTC)
+    at = in_milliseconds(datetime.now(UTC))  # the wallet worker's clock
     cases = [
         ("usage record, _id only (metering)", usage_records, ()),
         ("ledger entry, 2 secondary indexes (wallet)", ledger_entries, LEDGER_INDEXES),

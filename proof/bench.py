@@ -44,8 +44,9 @@ from schemas import topics
 from schemas import wallet as wire
 from services.wallet.adapters.codec import wallet_to_doc
 from services.wallet.adapters.memory import InMemoryWalletStore
-from services.wallet.adapters.mongo import MARKER_FIELDS, MongoWalletStore
+from services.wallet.adapters.mongo import MongoWalletStore
 from services.wallet.batch import Marker
+from services.wallet.entry_event import in_milliseconds
 from services.wallet.service import WalletService
 from shared.config import Settings, env_for_workers
 from shared.kafka import admin_kwargs, ensure_topics
@@ -296,7 +297,7 @@ async def raw_wallet_writes(settings: Settings, debits: int, tenants: int, batch
     backlog has (`backlog_batches`; the same tenant names as the pipeline's, in a database of its own).
     Debits per second."""
     names = [f"bench-{i:03d}" for i in range(tenants)]
-    at = datetime.now(UTC)
+    at = in_milliseconds(datetime.now(UTC))  # the wallet worker's clock
     service = WalletService(store := InMemoryWalletStore(), _NoAdmins(), lambda: at)
     setup = [wire.Configure(command_id="setup", tenant_id=t, issued_at=at, policy="overdraft",
                             overdraft_limit=Decimal(10**9)) for t in names]  # fmt: skip
@@ -324,8 +325,7 @@ async def raw_wallet_writes(settings: Settings, debits: int, tenants: int, batch
 
             async def work(session: AsyncClientSession, writes: dict[str, Any] = writes) -> None:
                 _ = [d async for d in applied.find({"_id": {"$in": writes["marker_ids"]}}, session=session)]
-                _ = [d async for d in ledger.find({"_id": {"$in": writes["main_ids"]}}, MARKER_FIELDS,
-                                                  session=session)]  # fmt: skip
+                _ = [d async for d in ledger.find({"_id": {"$in": writes["main_ids"]}}, session=session)]
                 if writes["markers"]:
                     await applied.insert_many(writes["markers"], session=session)
                 await ledger.insert_many(writes["entries"], session=session)

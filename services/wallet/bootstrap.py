@@ -17,6 +17,7 @@ from shared.runtime import MessageContext, Worker
 
 from .adapters.mongo import MongoWalletStore
 from .config import WalletSettings
+from .entry_event import in_milliseconds
 from .service import WalletService
 from .worker import build_router, expiry_sweeper
 
@@ -27,7 +28,9 @@ KEPT_WALLETS = 10_000
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    """The wallet's clock, in milliseconds as MongoDB keeps instants: an entry's stored time is then the time its
+    `entry.recorded` event carries, and its marker need not copy the event (`adapters/mongo.py`)."""
+    return in_milliseconds(datetime.now(UTC))
 
 
 def bootstrap(settings: WalletSettings | None = None) -> AsgiFastStream:

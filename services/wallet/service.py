@@ -7,14 +7,14 @@ from typing import Any
 
 from schemas import payments, topics
 from schemas import wallet as wire
-from schemas.common import json_time
-from schemas.money import display, from_micros, to_micros
+from schemas.money import from_micros, to_micros
 from shared.idempotency import fingerprint
 
 from .batch import Item
 from .domain import events as ev
 from .domain import model as m
 from .domain.rules import Outcome, decide
+from .entry_event import entry_recorded
 from .ports import Admins, Applied, Clock, WalletStore
 
 Published = dict[str, Any]
@@ -102,29 +102,6 @@ def _configure_request(command: wire.Configure) -> m.ConfigureRequest:
     if command.payment_method is not None:
         changes["payment_method"] = command.payment_method
     return m.ConfigureRequest(command.command_id, by=command.by, **changes)
-
-
-def entry_recorded(tenant_id: str, at: datetime, entry: m.LedgerEntry) -> dict[str, Any]:
-    """The `entry.recorded` event of an entry as JSON data: exactly `wire.EntryRecorded(...).model_dump(mode=
-    "json")` (a contract test holds them equal), built directly because the wallet makes one per debit and the
-    model's validation and dump were a tenth of its CPU per event."""
-    return {
-        "schema_version": 1,
-        "event_id": entry.entry_id,
-        "tenant_id": tenant_id,
-        "occurred_at": json_time(at),
-        "kind": "entry.recorded",
-        "entry_id": entry.entry_id,
-        "entry_type": entry.entry_type,
-        "amount": display(entry.amount),
-        "balance_after": display(entry.balance_after),
-        "command_id": entry.command_id,
-        "site": entry.site,
-        "personnel": entry.personnel,
-        "reference": entry.reference,
-        "description": entry.description,
-        "movements": [{"bucket_id": mv.bucket_id, "amount": display(mv.amount)} for mv in entry.movements],
-    }
 
 
 def to_wire(tenant_id: str, at: datetime, outcome: Outcome) -> list[Published]:

@@ -46,7 +46,7 @@ async def test_a_debit_writes_one_ledger_entry_that_carries_its_marker(wallet) -
     assert first.status == "applied"
     assert await db["applied_commands"].count_documents({}) == markers_before, "no marker document of its own"
     [entry] = [d async for d in db["ledger"].find({"command_id": "usage:e-1"})]
-    assert entry["fingerprint"] and entry["events"] == first.events
+    assert entry["fingerprint"] and entry["events"] == "own", "the entry's own event: rebuilt, not copied"
     again = await service.handle(_debit("usage:e-1"))
     assert (again.status, again.events) == ("duplicate", first.events), "a redelivery republishes the same events"
     assert await store.sum_of_entries("acme") == (-150_000, 1)
@@ -78,7 +78,7 @@ async def test_a_marker_stored_before_markers_moved_into_entries_still_makes_a_r
     [entry] = [d async for d in db["ledger"].find({"command_id": "usage:e-3"})]
     await db["ledger"].update_one({"_id": entry["_id"]}, {"$unset": {"fingerprint": "", "events": ""}})
     await db["applied_commands"].insert_one({"_id": "acme|usage:e-3", "tenant_id": "acme", "command_id": "usage:e-3",
-                                             "fingerprint": entry["fingerprint"], "events": entry["events"],
+                                             "fingerprint": entry["fingerprint"], "events": first.events,
                                              "recorded_at": NOW})  # fmt: skip
 
     again = await service.handle(_debit("usage:e-3"))
@@ -86,6 +86,35 @@ async def test_a_marker_stored_before_markers_moved_into_entries_still_makes_a_r
     assert (again.status, again.events) == ("duplicate", first.events)
     assert await store.sum_of_entries("acme") == (-150_000, 1)
     assert await store.count_markers("usage:") == 1
+
+
+async def test_a_marker_copies_its_events_when_the_entry_alone_cannot_give_them_back_and_replays_are_exact(
+    ops, wallet
+) -> None:
+    """A debit that crossed a threshold published two events, and a clock finer than MongoDB's milliseconds would
+    rebuild another time: those markers copy their events. Either way a redelivery republishes exactly what was
+    published first, also after a refund has changed the entry."""
+    service, store, db = wallet
+    await service.handle(_grant("grant-1", "1"))
+    await service.handle(wire.Configure(command_id="thresholds", tenant_id="acme", issued_at=NOW,
+                                        thresholds=[Decimal("0.5")]))  # fmt: skip
+    fine_clock = WalletService(store, _Admins(), lambda: NOW.replace(microsecond=250))
+
+    plain = await service.handle(_debit("usage:e-1", "0.1"))
+    crossing = await service.handle(_debit("usage:e-2", "0.5"))
+    fine = await fine_clock.handle(_debit("usage:e-3", "0.1"))
+    refunded = plain.events[0]["event"]["entry_id"]
+    await service.handle(wire.Refund(command_id="refund-1", tenant_id="acme", issued_at=NOW, reason="test",
+                                     entry_id=refunded, amount=Decimal("0.05")))  # fmt: skip
+
+    assert [e["event"]["kind"] for e in crossing.events] == ["entry.recorded", "threshold.crossed"]
+    stored = {d["command_id"]: d["events"] async for d in db["ledger"].find({"command_id": {"$regex": "^usage:"}})}
+    assert stored == {"usage:e-1": "own", "usage:e-2": crossing.events, "usage:e-3": fine.events}
+    for command_id, first in (("usage:e-1", plain), ("usage:e-2", crossing), ("usage:e-3", fine)):
+        again = await service.handle(_debit(command_id, first.events[0]["event"]["amount"].lstrip("-")))
+        assert (again.status, again.events) == ("duplicate", first.events), command_id
+    assert (await store.markers("acme", "usage:"))["usage:e-1"].events == plain.events
+    assert (await store.entry("acme", refunded)).reversed_amount == 50_000, "replayed after the refund changed it"
 
 
 def _grant(command_id: str, amount: str) -> wire.Grant:

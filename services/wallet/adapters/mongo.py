@@ -5,6 +5,11 @@ ledger entry the command made when it made one (`entry_id_for(tenant, command id
 one document, not two. Commands that make no entry of their own (a rejected debit, a refusal, a settings change,
 a top-up waiting for its payment) keep a marker document in `applied_commands`. Entries written before markers
 moved have none: their markers are in `applied_commands`, which is why a lookup reads both.
+
+When the entry's own `entry.recorded` event is all its command published (a usage debit that crossed no
+threshold), the marker keeps the token `OWN_EVENTS` instead of a copy of that event, and a redelivery rebuilds
+it from the stored entry (`entry_event.own_events`): the copy was two fifths of the document. The token is kept
+only when the rebuilt event equals the published one, so a replay publishes the same event either way.
 """
 
 import re
@@ -22,10 +27,20 @@ from shared.mongo import AsyncMongoClient, Document, ids_of_tenant, in_transacti
 from ..batch import Item, Marker, apply_run
 from ..domain.model import LedgerEntry, Wallet
 from ..domain.rules import entry_id_for
+from ..entry_event import own_events
 from ..ports import Applied, Decision, LedgerQuery, WireEvents
 from .codec import entry_from_doc, entry_to_doc, wallet_from_doc, wallet_to_doc
 
-MARKER_FIELDS = {"tenant_id": 1, "command_id": 1, "fingerprint": 1, "events": 1}
+OWN_EVENTS = "own"
+"""A marker's `events` when they are exactly its entry's own `entry.recorded` event (`own_events`)."""
+
+
+def marker_of(doc: Document) -> Marker:
+    """The marker a ledger entry or marker document carries."""
+    events = doc["events"]
+    if events == OWN_EVENTS:
+        events = own_events(doc["tenant_id"], entry_from_doc(doc))
+    return Marker(doc["fingerprint"], events)
 
 
 class _Writes:
@@ -130,10 +145,13 @@ class MongoWalletStore:
         """A run's entry documents, each carrying the marker of the command that made it, and the marker
         documents of the commands that made no entry."""
         made = {e.entry_id: entry_to_doc(e) for e in entries}
+        by_id = {e.entry_id: e for e in entries}
         unmade = []
         for command_id, marker in markers.items():
-            if (main := made.get(entry_id_for(tenant_id, command_id))) is not None:
-                main["fingerprint"], main["events"] = marker.fingerprint, marker.events
+            entry_id = entry_id_for(tenant_id, command_id)
+            if (main := made.get(entry_id)) is not None:
+                own = marker.events == own_events(tenant_id, by_id[entry_id])
+                main["fingerprint"], main["events"] = marker.fingerprint, OWN_EVENTS if own else marker.events
             else:
                 unmade.append(cls._marker_doc(tenant_id, command_id, marker, at))
         return list(made.values()), unmade
@@ -143,10 +161,9 @@ class MongoWalletStore:
         doc = await self._applied.find_one({"_id": self._marker_id(tenant_id, command_id)})
         if doc is None:
             doc = await self._ledger.find_one(
-                {"_id": entry_id_for(tenant_id, command_id), "tenant_id": tenant_id, "fingerprint": {"$exists": True}},
-                MARKER_FIELDS,
+                {"_id": entry_id_for(tenant_id, command_id), "tenant_id": tenant_id, "fingerprint": {"$exists": True}}
             )
-        return Marker(doc["fingerprint"], doc["events"]) if doc is not None else None
+        return marker_of(doc) if doc is not None else None
 
     async def count_markers(self, prefix: str = "") -> int:
         """How many commands whose id starts with `prefix` the wallet has applied, over all tenants (operators'
@@ -161,10 +178,10 @@ class MongoWalletStore:
         found: dict[str, Marker] = {}
         by_id = {**ids_of_tenant(tenant_id), "command_id": {"$regex": f"^{re.escape(prefix)}"}}
         async for doc in self._applied.find(by_id):
-            found[doc["command_id"]] = Marker(doc["fingerprint"], doc["events"])
+            found[doc["command_id"]] = marker_of(doc)
         entries = {"tenant_id": tenant_id, "command_id": by_id["command_id"], "fingerprint": {"$exists": True}}
-        async for doc in self._ledger.find(entries, MARKER_FIELDS):
-            found[doc["command_id"]] = Marker(doc["fingerprint"], doc["events"])
+        async for doc in self._ledger.find(entries):
+            found[doc["command_id"]] = marker_of(doc)
         return found
 
     async def apply(
@@ -190,10 +207,10 @@ class MongoWalletStore:
         `applied_commands` for those that made none (and for entries older than the move)."""
         seen: dict[str, dict[str, Marker]] = {}
         async for doc in self._applied.find({"_id": {"$in": marker_ids}}, session=session):
-            seen.setdefault(doc["tenant_id"], {})[doc["command_id"]] = Marker(doc["fingerprint"], doc["events"])
-        async for doc in self._ledger.find({"_id": {"$in": main_ids}}, MARKER_FIELDS, session=session):
+            seen.setdefault(doc["tenant_id"], {})[doc["command_id"]] = marker_of(doc)
+        async for doc in self._ledger.find({"_id": {"$in": main_ids}}, session=session):
             if "fingerprint" in doc:
-                seen.setdefault(doc["tenant_id"], {})[doc["command_id"]] = Marker(doc["fingerprint"], doc["events"])
+                seen.setdefault(doc["tenant_id"], {})[doc["command_id"]] = marker_of(doc)
         return seen
 
     async def apply_runs(self, runs: list[tuple[str, list[Item]]], *, at: datetime) -> list[list[Applied]]:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from schemas import wallet as wire
 from schemas.money import from_micros
 from services.wallet.domain.model import LedgerEntry, Movement
-from services.wallet.service import entry_recorded
+from services.wallet.entry_event import entry_recorded
 
 micros = st.integers(min_value=-(10**15), max_value=10**15)
 labels = st.none() | st.text(max_size=20)
