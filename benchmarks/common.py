@@ -2,15 +2,18 @@
 
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
 from creditflow.supervisor import WorkerProcess
 from shared.config import Settings, env_for_workers
 from shared.localstack import LocalStack
+from shared.mongo import AsyncMongoClient, Document, make_client
 
 
 @contextmanager
@@ -44,3 +47,15 @@ def worker(name: str, settings: Settings, logs: Path) -> Iterator[WorkerProcess]
         yield process
     finally:
         process.stop()
+
+
+@asynccontextmanager
+async def scratch_database(settings: Settings, name: str) -> AsyncIterator[tuple[AsyncMongoClient[Document], Any]]:
+    """A client and a database of a probe's own (`<name>_<random>`), dropped afterwards."""
+    client = make_client(settings, app_name=f"bench-{name}")
+    db = client[f"{name}_{uuid.uuid4().hex[:6]}"]
+    try:
+        yield client, db
+    finally:
+        await client.drop_database(db.name)
+        await client.close()

@@ -39,9 +39,9 @@ from services.wallet.domain.model import Policy, Wallet
 from services.wallet.entry_event import in_milliseconds
 from services.wallet.service import LineDebit, WalletService
 from shared.idempotency import fingerprint
-from shared.mongo import Document, make_client
+from shared.mongo import Document
 
-from .common import stack
+from .common import scratch_database, stack
 
 LEDGER_INDEXES = (
     [("tenant_id", ASCENDING), ("sequence", DESCENDING)],
@@ -102,8 +102,6 @@ def _server() -> psutil.Process | None:
 
 
 async def measure(settings: Any, rounds: int, batch: int) -> list[tuple[str, float | None, float]]:
-    client = make_client(settings, app_name="bench-document-costs")
-    db = client[f"document_costs_{uuid.uuid4().hex[:6]}"]
     server = _server()
     at = in_milliseconds(datetime.now(UTC))  # the wallet worker's clock
     cases = [
@@ -113,7 +111,7 @@ async def measure(settings: Any, rounds: int, batch: int) -> list[tuple[str, flo
         ("ledger entry, _id only", ledger_entries, ()),
     ]
     results = []
-    try:
+    async with scratch_database(settings, "document_costs") as (client, db):
         for name, make, indexes in cases:
             collection = db[f"c{uuid.uuid4().hex[:6]}"]
             await db.create_collection(collection.name)
@@ -132,9 +130,6 @@ async def measure(settings: Any, rounds: int, batch: int) -> list[tuple[str, flo
                         cpu.append(sum(server.cpu_times()[:2]) - used)
             # CPU times tick every 10 ms: summed over the rounds, not a median of each round's few ticks
             results.append((name, sum(cpu) / (rounds * batch) if cpu else None, statistics.median(wall)))
-    finally:
-        await client.drop_database(db.name)
-        await client.close()
     return results
 
 

@@ -21,9 +21,9 @@ from typing import Any
 from pymongo import InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
-from shared.mongo import Document, make_client
+from shared.mongo import Document
 
-from .common import stack
+from .common import scratch_database, stack
 
 N = 50
 WALLET = {"balance": 0, "version": 0, "policy": "hard", "buckets": [{"id": "b1", "amount": 100, "expires_at": None}]}
@@ -56,10 +56,8 @@ def cases(db: Any) -> list[tuple[str, AsyncCollection[Document], Ops, list[Any] 
 
 
 async def measure(settings: Any, rounds: int) -> list[tuple[str, float]]:
-    client = make_client(settings, app_name="bench-write-costs")
-    db = client[f"write_costs_{uuid.uuid4().hex[:6]}"]
     results = []
-    try:
+    async with scratch_database(settings, "write_costs") as (client, db):
         for name, collection, ops, index in cases(db):
             if index:
                 await collection.create_index(index)
@@ -71,9 +69,6 @@ async def measure(settings: Any, rounds: int) -> list[tuple[str, float]]:
                 if r:  # the first round creates the documents the updates then find
                     times.append(time.perf_counter() - started)
             results.append((name, statistics.median(times)))
-    finally:
-        await client.drop_database(db.name)
-        await client.close()
     return results
 
 
