@@ -196,3 +196,35 @@ async def test_a_day_tick_reads_an_account_when_something_is_due_and_one_stored_
             assert await due_on(date(2027, 2, 28)) and await due_on(date(2027, 3, 5))
         finally:  # no subscription left running for other tests' ticks to renew
             await store._accounts.delete_one({"_id": tenant_id})
+
+
+async def test_what_a_crash_left_in_the_outbox_is_found_by_the_relay_whatever_day_the_messages_speak_of(
+    ops, tenant_id
+) -> None:
+    """A tick of a simulated or caught-up day writes messages about that day. If the worker dies before publishing
+    them, the redelivered tick does not read the account again (its next due day has moved on): only the outbox
+    relay sends them, and it finds them by when they were written, not by the day they speak of."""
+    from datetime import timedelta
+
+    from services.subscriptions.adapters.mongo import MongoSubscriptionStore
+    from services.subscriptions.domain.rules import Outcome
+
+    store = MongoSubscriptionStore(ops.mongo, ops.mongo[f"subscriptions-{tenant_id}"])  # no worker's relay here
+    await store.create_indexes()
+    grant = {"id": f"wallet.commands|allowance:{tenant_id}:2027-08-01", "topic": "wallet.commands", "key": tenant_id,
+             "payload": {"kind": "grant"}}  # fmt: skip
+    try:
+        status, messages = await store.apply(
+            tenant_id, "tick:day:2027-08-01", "day:2027-08-01", lambda account: Outcome(account, []),
+            lambda outcome, invoices: [grant], invoice_prefix="CF", at=datetime(2027, 8, 1, 0, 5, tzinfo=UTC),
+        )  # fmt: skip
+        assert (status, messages) == ("applied", [grant])  # ... and the worker died before publishing them
+
+        def soon() -> datetime:
+            return datetime.now(UTC) + timedelta(seconds=1)
+
+        assert [m["id"] for m in await store.unpublished(soon())] == [grant["id"]]
+        await store.mark_published([grant["id"]])
+        assert await store.unpublished(soon()) == []
+    finally:
+        await ops.mongo.drop_database(f"subscriptions-{tenant_id}")

@@ -9,7 +9,7 @@ anything left unsent by a crash is published again by the outbox relay, and ever
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -33,6 +33,14 @@ RUNNING = ["active", "cancelling"]
 
 class VersionConflict(Exception):
     pass
+
+
+def _outbox_docs(messages: list[Message]) -> list[Document]:
+    """Outbox documents, stamped with the time they are written by this process's clock: the relay's measure of
+    what a crash left unsent. Not the business time the messages speak of (a tick's `emitted_at`, a command's
+    `issued_at`), which can be far from now: a simulated year, a catch-up after downtime, a skewed client."""
+    written = datetime.now(UTC)
+    return [{"_id": m["id"], **m, "published": False, "created_at": written} for m in messages]
 
 
 class MongoSubscriptionStore:
@@ -137,9 +145,7 @@ class MongoSubscriptionStore:
                     if result.matched_count == 0:
                         raise VersionConflict(tenant_id)
             if messages:
-                await self._outbox.insert_many(
-                    [{"_id": m["id"], **m, "published": False, "created_at": at} for m in messages], session=session
-                )
+                await self._outbox.insert_many(_outbox_docs(messages), session=session)
             await self._applied.insert_one(
                 {"_id": marker_id, "fingerprint": fingerprint, "message_ids": [m["id"] for m in messages], "at": at},
                 session=session,
@@ -198,9 +204,7 @@ class MongoSubscriptionStore:
             )
             messages = to_messages(replace(invoice_from_doc(doc), status=status))
             if messages:
-                await self._outbox.insert_many(
-                    [{"_id": m["id"], **m, "published": False, "created_at": at} for m in messages], session=session
-                )
+                await self._outbox.insert_many(_outbox_docs(messages), session=session)
             await self._applied.insert_one(
                 {"_id": marker_id, "fingerprint": fingerprint, "message_ids": [m["id"] for m in messages], "at": at},
                 session=session,
