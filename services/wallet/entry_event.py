@@ -2,7 +2,6 @@
 writes, and what a stored entry's marker stands for when that event was all its command published (the store
 keeps a token then, not a copy of the event: `adapters/mongo.py`)."""
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -45,5 +44,5 @@ def own_events(tenant_id: str, entry: LedgerEntry) -> list[dict[str, Any]]:
     """The events of a command that published its entry's `entry.recorded` and nothing else, rebuilt from the
     entry as stored: the event occurred when the entry was recorded. (The fields a later refund or void changes
     on the entry, `reversed_amount` and `voided_by`, are not in the event.)"""
-    entry = replace(entry, recorded_at=in_milliseconds(entry.recorded_at))
-    return [{"topic": topics.WALLET_EVENTS, "event": entry_recorded(tenant_id, entry.recorded_at, entry)}]
+    recorded = in_milliseconds(entry.recorded_at)
+    return [{"topic": topics.WALLET_EVENTS, "event": entry_recorded(tenant_id, recorded, entry)}]
