@@ -44,7 +44,7 @@ from schemas import topics
 from schemas import wallet as wire
 from services.wallet.adapters.codec import wallet_to_doc
 from services.wallet.adapters.memory import InMemoryWalletStore
-from services.wallet.adapters.mongo import MongoWalletStore
+from services.wallet.adapters.mongo import MongoWalletStore, buckets
 from services.wallet.batch import Marker
 from services.wallet.entry_event import in_milliseconds
 from services.wallet.service import WalletService
@@ -235,9 +235,13 @@ async def latency(settings: Settings, tenants: list[str], rate: float, seconds: 
         while await _ledger_count(settings) < before + len(sent) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
         ledger = client[settings.database_name("wallet")]["ledger"]
+        by_id = {"$regex": f"^usage:{prefix}-"}
+        fields = ["entries.command_id", "entries.recorded_at"]
         found = {
-            d["command_id"]: d["recorded_at"]
-            async for d in ledger.find({"command_id": {"$regex": f"^usage:{prefix}-"}}, ["command_id", "recorded_at"])
+            e["command_id"]: e["recorded_at"]
+            async for d in ledger.find({"entries.command_id": by_id}, fields)
+            for e in d["entries"]
+            if e["command_id"].startswith(f"usage:{prefix}-")
         }
         return [found[c].timestamp() - t for c, t in sent.items() if c in found]
     finally:
@@ -253,9 +257,9 @@ def _batch_writes(
     store: InMemoryWalletStore, tenants: set[str], entries_before: int, markers_before: set[Any], at: datetime
 ) -> dict[str, Any]:
     """What MongoWalletStore.apply_runs writes for one batch the rules just applied in memory: the entries, each
-    carrying its command's marker, the marker documents of commands without an entry (none for these debits)
-    and the wallets, as the same documents (made by the store's own code)."""
-    entries, markers = [], []
+    carrying its command's marker, in their tenant's bucket documents, the marker documents of commands without
+    an entry (none for these debits) and the wallets, as the same documents (made by the store's own code)."""
+    entries, held, markers = [], [], []
     for tenant_id in sorted(tenants):
         made = [e for e in store.entries[entries_before:] if e.tenant_id == tenant_id]
         applied = {
@@ -264,13 +268,14 @@ def _batch_writes(
             if t == tenant_id and (t, c) not in markers_before
         }
         docs, unmade = MongoWalletStore._documents(tenant_id, made, applied, at)
-        entries += docs
+        entries += buckets(tenant_id, docs)
+        held += docs
         markers += unmade
     return {
         "markers": markers,
         "entries": entries,
         "marker_ids": [f"{t}|{c}" for (t, c) in store.applied if (t, c) not in markers_before],
-        "main_ids": [e["_id"] for e in entries],
+        "main_ids": [e["_id"] for e in held],
         "wallets": [wallet_to_doc(store.wallets[t]) for t in sorted(tenants)],
     }
 
@@ -326,6 +331,7 @@ async def raw_wallet_writes(settings: Settings, debits: int, tenants: int, batch
             async def work(session: AsyncClientSession, writes: dict[str, Any] = writes) -> None:
                 _ = [d async for d in applied.find({"_id": {"$in": writes["marker_ids"]}}, session=session)]
                 _ = [d async for d in ledger.find({"_id": {"$in": writes["main_ids"]}}, session=session)]
+                _ = [d async for d in ledger.find({"entries._id": {"$in": writes["main_ids"]}}, session=session)]
                 if writes["markers"]:
                     await applied.insert_many(writes["markers"], session=session)
                 await ledger.insert_many(writes["entries"], session=session)

@@ -1,5 +1,6 @@
-"""The wallet's documents on the real MongoDB protocol: what one usage debit writes, and how a redelivery is
-recognised whichever document holds the command's marker."""
+"""The wallet's documents on the real MongoDB protocol: what one usage debit writes, how a batch's entries are
+stored together and read back one by one, and how a redelivery is recognised whichever document holds the
+command's marker, in the layouts of earlier versions too."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -9,8 +10,10 @@ from decimal import Decimal
 import pytest
 
 from schemas import wallet as wire
+from services.wallet.adapters import mongo
 from services.wallet.adapters.mongo import MongoWalletStore
-from services.wallet.service import WalletService
+from services.wallet.ports import LedgerQuery
+from services.wallet.service import LineDebit, WalletService
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 12, 2, 9, tzinfo=UTC)
@@ -24,6 +27,19 @@ class _Admins:
 def _debit(command_id: str, amount: str = "0.15") -> wire.Debit:
     return wire.Debit(command_id=command_id, tenant_id="acme", issued_at=NOW, amount=Decimal(amount),
                       entry_type="sms", occurred_at=NOW, source=f"usage.events:{command_id}")  # fmt: skip
+
+
+async def _stored(db, command_prefix: str) -> list[dict]:
+    """The entry documents of the commands whose id starts with the prefix, wherever they are stored."""
+    found = []
+    async for doc in db["ledger"].find({}):
+        found += [e for e in mongo.entries_of(doc) if e["command_id"].startswith(command_prefix)]
+    return found
+
+
+def _line(n: int, *, site: str = "lyon", at: datetime = NOW) -> LineDebit:
+    return LineDebit("acme", wire.UsageLine(command_id=f"usage:b-{n}", amount=Decimal("0.15"), entry_type="sms",
+                                            occurred_at=at, source=f"usage.events:b-{n}", site=site))  # fmt: skip
 
 
 @pytest.fixture
@@ -45,7 +61,7 @@ async def test_a_debit_writes_one_ledger_entry_that_carries_its_marker(wallet) -
 
     assert first.status == "applied"
     assert await db["applied_commands"].count_documents({}) == markers_before, "no marker document of its own"
-    [entry] = [d async for d in db["ledger"].find({"command_id": "usage:e-1"})]
+    [entry] = await _stored(db, "usage:e-1")
     assert entry["fingerprint"] and entry["events"] == "own", "the entry's own event: rebuilt, not copied"
     again = await service.handle(_debit("usage:e-1"))
     assert (again.status, again.events) == ("duplicate", first.events), "a redelivery republishes the same events"
@@ -74,9 +90,11 @@ async def test_a_marker_stored_before_markers_moved_into_entries_still_makes_a_r
     await service.handle(wire.Configure(command_id="setup", tenant_id="acme", issued_at=NOW, policy="overdraft",
                                         overdraft_limit=Decimal(100)))  # fmt: skip
     first = await service.handle(_debit("usage:e-3"))
-    # The layout of earlier versions: the entry without the marker, the marker in `applied_commands`.
-    [entry] = [d async for d in db["ledger"].find({"command_id": "usage:e-3"})]
-    await db["ledger"].update_one({"_id": entry["_id"]}, {"$unset": {"fingerprint": "", "events": ""}})
+    # The layout of earlier versions: the entry stored alone without the marker, the marker in `applied_commands`.
+    [bucket] = [d async for d in db["ledger"].find({"entries.command_id": "usage:e-3"})]
+    [entry] = bucket["entries"]
+    await db["ledger"].delete_one({"_id": bucket["_id"]})
+    await db["ledger"].insert_one({k: v for k, v in entry.items() if k not in ("fingerprint", "events")})
     await db["applied_commands"].insert_one({"_id": "acme|usage:e-3", "tenant_id": "acme", "command_id": "usage:e-3",
                                              "fingerprint": entry["fingerprint"], "events": first.events,
                                              "recorded_at": NOW})  # fmt: skip
@@ -108,7 +126,7 @@ async def test_a_marker_copies_its_events_when_the_entry_alone_cannot_give_them_
                                      entry_id=refunded, amount=Decimal("0.05")))  # fmt: skip
 
     assert [e["event"]["kind"] for e in crossing.events] == ["entry.recorded", "threshold.crossed"]
-    stored = {d["command_id"]: d["events"] async for d in db["ledger"].find({"command_id": {"$regex": "^usage:"}})}
+    stored = {d["command_id"]: d["events"] for d in await _stored(db, "usage:")}
     assert stored == {"usage:e-1": "own", "usage:e-2": crossing.events, "usage:e-3": fine.events}
     for command_id, first in (("usage:e-1", plain), ("usage:e-2", crossing), ("usage:e-3", fine)):
         again = await service.handle(_debit(command_id, first.events[0]["event"]["amount"].lstrip("-")))
@@ -142,3 +160,69 @@ async def test_a_worker_keeping_a_wallet_another_worker_changed_decides_on_the_s
     wallet_now = await store.wallet("acme")
     assert wallet_now.balance == 850_000
     assert await store.sum_of_entries("acme") == (850_000, 4), "two grants, two debits"
+
+
+async def test_a_batchs_entries_are_stored_together_and_read_back_one_by_one_newest_first(wallet, monkeypatch) -> None:
+    """Entries a batch makes for a tenant share a document (at most BUCKET_SIZE to one): the ledger's pages,
+    cursors, filters, counts and sums see every entry on its own, in sequence order across documents, and a
+    refund amends the one entry it names."""
+    service, store, db = wallet
+    monkeypatch.setattr(mongo, "BUCKET_SIZE", 3)
+    await service.handle(_grant("grant-1", "10"))
+    earlier = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    lines = [_line(n, site="paris" if n % 2 else "lyon", at=earlier if n < 3 else NOW) for n in range(1, 8)]
+
+    await service.handle_batch(list(lines))
+
+    assert await db["ledger"].count_documents({}) == 1 + 3, "the grant's, then 7 debits three to a document"
+    sequences = [e.sequence for e in await store.ledger("acme", limit=50)]
+    assert sequences == [8, 7, 6, 5, 4, 3, 2, 1]
+    pages, before = [], None
+    while page := await store.ledger("acme", limit=3, query=LedgerQuery(before_sequence=before)):
+        pages.append([e.sequence for e in page])
+        before = page[-1].sequence
+    assert pages == [[8, 7, 6], [5, 4, 3], [2, 1]], "a cursor crosses documents"
+    assert [e.sequence for e in await store.ledger("acme", limit=2, skip=2)] == [6, 5]
+    paris = LedgerQuery(site="paris")
+    assert [e.sequence for e in await store.ledger("acme", query=paris)] == [8, 6, 4, 2]
+    assert await store.count_entries("acme", paris) == 4
+    november = LedgerQuery(since=datetime(2026, 11, 1, tzinfo=UTC), until=datetime(2026, 12, 1, tzinfo=UTC))
+    assert [e.command_id for e in await store.ledger("acme", query=november)] == ["usage:b-2", "usage:b-1"]
+    assert await store.count_entries("acme") == 8
+    assert await store.sum_of_entries("acme") == (10_000_000 - 7 * 150_000, 8)
+
+    refunded = (await store.ledger("acme", limit=1, query=LedgerQuery(before_sequence=6)))[0]
+    refund = await service.handle(wire.Refund(command_id="refund-1", tenant_id="acme", issued_at=NOW, reason="test",
+                                              entry_id=refunded.entry_id, amount=Decimal("0.15")))  # fmt: skip
+    assert refund.status == "applied"
+    amended = {e.sequence: e.reversed_amount for e in await store.ledger("acme", limit=50)}
+    assert amended[5] == 150_000 and sum(amended.values()) == 150_000, "only the entry it names"
+    assert (await store.entry("acme", refunded.entry_id)).reversed_amount == 150_000
+    assert (await service.handle_batch([_line(4)]))[0][1].status == "duplicate", "found inside its document"
+    assert await store.count_markers("usage:b-") == 7
+    assert (await store.wallet("acme")).balance == (await store.sum_of_entries("acme"))[0]
+
+
+async def test_entries_stored_alone_by_earlier_versions_are_read_with_the_batches_stored_since(wallet) -> None:
+    """The layout before buckets: one document per entry. Those entries keep their place in pages, sums and
+    counts, a redelivery of their command is still a duplicate, and a refund still amends them."""
+    service, store, db = wallet
+    await service.handle(_grant("grant-1", "10"))
+    await service.handle_batch([_line(1), _line(2)])
+    for bucket in [d async for d in db["ledger"].find({})]:  # written as earlier versions did
+        await db["ledger"].delete_one({"_id": bucket["_id"]})
+        await db["ledger"].insert_many(bucket["entries"])
+    await service.handle_batch([_line(3), _line(4)])
+
+    assert [e.sequence for e in await store.ledger("acme")] == [5, 4, 3, 2, 1]
+    assert [e.sequence for e in await store.ledger("acme", query=LedgerQuery(before_sequence=4))] == [3, 2, 1]
+    assert await store.count_entries("acme") == 5
+    assert await store.sum_of_entries("acme") == (10_000_000 - 4 * 150_000, 5)
+    assert set(await store.markers("acme", "usage:")) == {"usage:b-1", "usage:b-2", "usage:b-3", "usage:b-4"}
+    results = await service.handle_batch([_line(1), _line(4), _line(5)])
+    assert [applied.status for _, applied in results] == ["duplicate", "duplicate", "applied"]
+    alone = (await store.ledger("acme", query=LedgerQuery(before_sequence=3)))[0]
+    await service.handle(wire.Refund(command_id="refund-1", tenant_id="acme", issued_at=NOW, reason="test",
+                                     entry_id=alone.entry_id, amount=Decimal("0.05")))  # fmt: skip
+    assert (await store.entry("acme", alone.entry_id)).reversed_amount == 50_000
+    assert (await store.wallet("acme")).balance == (await store.sum_of_entries("acme"))[0]

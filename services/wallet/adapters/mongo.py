@@ -10,6 +10,14 @@ When the entry's own `entry.recorded` event is all its command published (a usag
 threshold), the marker keeps the token `OWN_EVENTS` instead of a copy of that event, and a redelivery rebuilds
 it from the stored entry (`entry_event.own_events`): the copy was two fifths of the document. The token is kept
 only when the rebuilt event equals the published one, so a replay publishes the same event either way.
+
+The entries a batch makes for a tenant are stored together, up to `BUCKET_SIZE` to a document (MongoDB's bucket
+pattern): `{_id: "<tenant>|<first sequence>", tenant_id, first_sequence, sequence (the last), occurred_at (the
+latest), entries: [entry documents, each as it was stored alone]}`. The ledger's indexes then cost once per
+bucket, not once per entry, and an entry is found by the unique multikey index on `entries._id`
+(`benchmarks/document_costs.py` measures both layouts). Entries stored alone before buckets are read as they
+are, as a bucket of one (`entries_of`). Reads never combine the two shapes with `$or`: a query per shape, each
+on its own index.
 """
 
 import re
@@ -25,6 +33,7 @@ from shared.idempotency import is_duplicate_key
 from shared.mongo import AsyncMongoClient, Document, ids_of_tenant, in_transaction
 
 from ..batch import Item, Marker, apply_run
+from ..domain.events import EntryMark
 from ..domain.model import LedgerEntry, Wallet
 from ..domain.rules import entry_id_for
 from ..entry_event import own_events
@@ -33,6 +42,54 @@ from .codec import entry_from_doc, entry_to_doc, wallet_from_doc, wallet_to_doc
 
 OWN_EVENTS = "own"
 """A marker's `events` when they are exactly its entry's own `entry.recorded` event (`own_events`)."""
+
+BUCKET_SIZE = 100
+"""Most entries a ledger document holds. Page reads bound a document's span by it (`_ledger_pipeline`): it may
+grow, never shrink."""
+
+
+def entries_of(doc: Document) -> list[Document]:
+    """The entry documents a ledger document holds: a bucket's entries, or itself (an entry stored alone)."""
+    entries: list[Document] | None = doc.get("entries")
+    return entries if entries is not None else [doc]
+
+
+def buckets(tenant_id: str, entries: list[Document]) -> list[Document]:
+    """A run's entry documents (in sequence order) as the ledger documents that hold them."""
+    out = []
+    for start in range(0, len(entries), BUCKET_SIZE):
+        part = entries[start : start + BUCKET_SIZE]
+        out.append(
+            {
+                "_id": f"{tenant_id}|{part[0]['sequence']:012d}",
+                "tenant_id": tenant_id,
+                "first_sequence": part[0]["sequence"],
+                "sequence": part[-1]["sequence"],
+                "occurred_at": max(e["occurred_at"] for e in part),
+                "entries": part,
+            }
+        )
+    return out
+
+
+def _ledger_pipeline(tenant_id: str, query: LedgerQuery | None) -> list[Document]:
+    """The tenant's entries matching `query`, newest first. Buckets are read newest first (a tenant's buckets hold
+    disjoint runs of sequence numbers) and each one's entries in reverse, so the order needs no sort of entries
+    and a page reads only the buckets it needs."""
+    outer: Document = {"tenant_id": tenant_id}
+    if query is not None and query.before_sequence is not None:
+        # a bucket holding an entry before the cursor starts before it, so ends before it + BUCKET_SIZE
+        outer["sequence"] = {"$lt": query.before_sequence + BUCKET_SIZE}
+    if query is not None and query.since is not None:
+        outer["occurred_at"] = {"$gte": query.since}  # a bucket's latest entry, an entry's own time
+    return [
+        {"$match": outer},
+        {"$sort": {"sequence": -1}},
+        {"$project": {"_id": 0, "entry": {"$reverseArray": {"$ifNull": ["$entries", ["$$ROOT"]]}}}},
+        {"$unwind": "$entry"},
+        {"$replaceRoot": {"newRoot": "$entry"}},
+        {"$match": ledger_filter(tenant_id, query)},
+    ]
 
 
 def marker_of(doc: Document) -> Marker:
@@ -48,7 +105,7 @@ class _Writes:
 
     def __init__(self) -> None:
         self.markers: list[Document] = []
-        self.entries: list[Document] = []
+        self.buckets: list[Document] = []
         self.new_wallets: list[Document] = []
         self.guarded: list[ReplaceOne[Document] | UpdateOne] = []
         self.changed: dict[str, Wallet] = {}
@@ -69,8 +126,8 @@ class _Writes:
     async def run(self, store: "MongoWalletStore", session: AsyncClientSession) -> None:
         if self.markers:
             await store._applied.insert_many(self.markers, session=session)
-        if self.entries:
-            await store._ledger.insert_many(self.entries, session=session)
+        if self.buckets:
+            await store._ledger.insert_many(self.buckets, session=session)
         if self.new_wallets:
             await store._wallets.insert_many(self.new_wallets, session=session)
         if self.guarded:
@@ -119,6 +176,8 @@ class MongoWalletStore:
     async def create_indexes(self) -> None:
         await self._ledger.create_index([("tenant_id", ASCENDING), ("sequence", DESCENDING)])
         await self._ledger.create_index([("tenant_id", ASCENDING), ("occurred_at", DESCENDING)])
+        # sparse: entries stored alone (before buckets) have no `entries`
+        await self._ledger.create_index([("entries._id", ASCENDING)], unique=True, sparse=True)
         # applied_commands has only its `_id` (<tenant>|<command id>): one marker is written per command, and
         # per-tenant reads go by the `_id` prefix (shared.mongo.ids_of_tenant).
         await self._wallets.create_index([("buckets.expires_at", ASCENDING)])
@@ -156,32 +215,53 @@ class MongoWalletStore:
                 unmade.append(cls._marker_doc(tenant_id, command_id, marker, at))
         return list(made.values()), unmade
 
+    async def _entries_by_id(
+        self, entry_ids: list[str], session: AsyncClientSession | None = None
+    ) -> list[tuple[str | None, Document]]:
+        """The stored entries among `entry_ids`, each with the id of the bucket holding it (None: stored alone)."""
+        wanted = set(entry_ids)
+        found: list[tuple[str | None, Document]] = []
+        async for doc in self._ledger.find({"_id": {"$in": entry_ids}}, session=session):
+            if "entries" not in doc:
+                found.append((None, doc))
+        async for doc in self._ledger.find({"entries._id": {"$in": entry_ids}}, session=session):
+            found += [(doc["_id"], e) for e in doc["entries"] if e["_id"] in wanted]
+        return found
+
     async def marker(self, tenant_id: str, command_id: str) -> Marker | None:
         """How a command was applied (its fingerprint and the events it published), or None if it was not."""
         doc = await self._applied.find_one({"_id": self._marker_id(tenant_id, command_id)})
-        if doc is None:
-            doc = await self._ledger.find_one(
-                {"_id": entry_id_for(tenant_id, command_id), "tenant_id": tenant_id, "fingerprint": {"$exists": True}}
-            )
-        return marker_of(doc) if doc is not None else None
+        if doc is not None:
+            return marker_of(doc)
+        for _, entry in await self._entries_by_id([entry_id_for(tenant_id, command_id)]):
+            if entry["tenant_id"] == tenant_id and "fingerprint" in entry:
+                return marker_of(entry)
+        return None
+
+    async def _entry_markers(self, by_command: Document, tenant_id: str | None = None) -> list[Document]:
+        """The entries carrying a marker whose command id matches `by_command`, of one tenant or of all."""
+        scope = {} if tenant_id is None else {"tenant_id": tenant_id}
+        alone = {**scope, "command_id": by_command, "fingerprint": {"$exists": True}}
+        found = [d async for d in self._ledger.find(alone)]
+        pattern = re.compile(by_command["$regex"])
+        async for doc in self._ledger.find({**scope, "entries.command_id": by_command}):
+            found += [e for e in doc["entries"] if "fingerprint" in e and pattern.match(e["command_id"])]
+        return found
 
     async def count_markers(self, prefix: str = "") -> int:
         """How many commands whose id starts with `prefix` the wallet has applied, over all tenants (operators'
         and harnesses' progress probe: it scans)."""
-        by_id = {"command_id": {"$regex": f"^{re.escape(prefix)}"}}
-        return await self._applied.count_documents(by_id) + await self._ledger.count_documents(
-            {**by_id, "fingerprint": {"$exists": True}}
-        )
+        by_id = {"$regex": f"^{re.escape(prefix)}"}
+        return await self._applied.count_documents({"command_id": by_id}) + len(await self._entry_markers(by_id))
 
     async def markers(self, tenant_id: str, prefix: str = "") -> dict[str, Marker]:
         """Command id -> marker of every command of a tenant applied so far whose id starts with `prefix`."""
         found: dict[str, Marker] = {}
-        by_id = {**ids_of_tenant(tenant_id), "command_id": {"$regex": f"^{re.escape(prefix)}"}}
-        async for doc in self._applied.find(by_id):
+        by_id = {"$regex": f"^{re.escape(prefix)}"}
+        async for doc in self._applied.find({**ids_of_tenant(tenant_id), "command_id": by_id}):
             found[doc["command_id"]] = marker_of(doc)
-        entries = {"tenant_id": tenant_id, "command_id": by_id["command_id"], "fingerprint": {"$exists": True}}
-        async for doc in self._ledger.find(entries):
-            found[doc["command_id"]] = marker_of(doc)
+        for entry in await self._entry_markers(by_id, tenant_id):
+            found[entry["command_id"]] = marker_of(entry)
         return found
 
     async def apply(
@@ -208,9 +288,9 @@ class MongoWalletStore:
         seen: dict[str, dict[str, Marker]] = {}
         async for doc in self._applied.find({"_id": {"$in": marker_ids}}, session=session):
             seen.setdefault(doc["tenant_id"], {})[doc["command_id"]] = marker_of(doc)
-        async for doc in self._ledger.find({"_id": {"$in": main_ids}}, session=session):
-            if "fingerprint" in doc:
-                seen.setdefault(doc["tenant_id"], {})[doc["command_id"]] = marker_of(doc)
+        for _, entry in await self._entries_by_id(main_ids, session):
+            if "fingerprint" in entry:
+                seen.setdefault(entry["tenant_id"], {})[entry["command_id"]] = marker_of(entry)
         return seen
 
     async def apply_runs(self, runs: list[tuple[str, list[Item]]], *, at: datetime) -> list[list[Applied]]:
@@ -232,9 +312,11 @@ class MongoWalletStore:
             wallets = await self._current([t for t, _ in runs], session, use_cache=use_cache)
             seen = await self._seen(marker_ids, main_ids, session)
             targets: dict[str, dict[str, LedgerEntry]] = {}
+            holder: dict[str, str | None] = {}  # entry id -> the bucket holding it (None: stored alone)
             if target_ids:
-                async for doc in self._ledger.find({"_id": {"$in": target_ids}}, session=session):
+                for bucket_id, doc in await self._entries_by_id(target_ids, session):
                     targets.setdefault(doc["tenant_id"], {})[doc["_id"]] = entry_from_doc(doc)
+                    holder[doc["_id"]] = bucket_id
             results: list[list[Applied]] = []
             writes = _Writes()
             for tenant_id, items in runs:
@@ -242,15 +324,10 @@ class MongoWalletStore:
                 run = apply_run(current, items, seen.get(tenant_id, {}), targets.get(tenant_id, {}))
                 results.append(run.results)
                 made, unmade = self._documents(tenant_id, run.entries, run.markers, at)
-                writes.entries += made
+                writes.buckets += buckets(tenant_id, made)
                 writes.markers += unmade
-                for mark in run.marks:
-                    update: dict[str, Any] = {"$inc": {"reversed_amount": mark.reversed_delta}}
-                    if mark.voided_by is not None:
-                        update["$set"] = {"voided_by": mark.voided_by}
-                    await self._ledger.update_one(
-                        {"_id": mark.entry_id, "tenant_id": tenant_id}, update, session=session
-                    )
+                for mark in run.marks:  # on stored entries, which were read as targets
+                    await self._mark(tenant_id, holder[mark.entry_id], mark, session)
                 writes.wallet(current, run.wallet, guard=kept and bool(run.markers))
             await writes.run(self, session)
             final.clear()
@@ -274,6 +351,21 @@ class MongoWalletStore:
                     self._keep(wallet)
                 return results
         raise VersionConflict(f"wallets kept changing under a batch of {len(marker_ids)} commands")
+
+    async def _mark(self, tenant_id: str, bucket_id: str | None, mark: EntryMark, session: AsyncClientSession) -> None:
+        """Amend a stored entry a refund or a void names, where it is stored."""
+        field = "reversed_amount" if bucket_id is None else "entries.$.reversed_amount"
+        update: dict[str, Any] = {"$inc": {field: mark.reversed_delta}}
+        if mark.voided_by is not None:
+            update["$set"] = {field.replace("reversed_amount", "voided_by"): mark.voided_by}
+        where = (
+            {"_id": mark.entry_id, "tenant_id": tenant_id}
+            if bucket_id is None
+            else {"_id": bucket_id, "tenant_id": tenant_id, "entries._id": mark.entry_id}
+        )
+        result = await self._ledger.update_one(where, update, session=session)
+        if result.matched_count != 1:
+            raise RuntimeError(f"entry {mark.entry_id!r} of {tenant_id!r} was not found to amend")
 
     async def _current(
         self, tenant_ids: list[str], session: AsyncClientSession, *, use_cache: bool
@@ -307,26 +399,27 @@ class MongoWalletStore:
     async def ledger(
         self, tenant_id: str, *, limit: int = 50, skip: int = 0, query: LedgerQuery | None = None
     ) -> list[LedgerEntry]:
-        cursor = (
-            self._ledger.find(ledger_filter(tenant_id, query))
-            .sort([("sequence", DESCENDING), ("_id", DESCENDING)])
-            .skip(skip)
-            .limit(limit)
-        )
+        page = [*([{"$skip": skip}] if skip else []), {"$limit": limit}]
+        cursor = await self._ledger.aggregate(_ledger_pipeline(tenant_id, query) + page)
         return [entry_from_doc(doc) async for doc in cursor]
 
     async def count_entries(self, tenant_id: str, query: LedgerQuery | None = None) -> int:
-        return await self._ledger.count_documents(ledger_filter(tenant_id, query))
+        cursor = await self._ledger.aggregate([*_ledger_pipeline(tenant_id, query), {"$count": "entries"}])
+        counted = await cursor.to_list()
+        return int(counted[0]["entries"]) if counted else 0
 
     async def entry(self, tenant_id: str, entry_id: str) -> LedgerEntry | None:
-        doc = await self._ledger.find_one({"_id": entry_id, "tenant_id": tenant_id})
-        return entry_from_doc(doc) if doc else None
+        for _, doc in await self._entries_by_id([entry_id]):
+            if doc["tenant_id"] == tenant_id:
+                return entry_from_doc(doc)
+        return None
 
     async def sum_of_entries(self, tenant_id: str) -> tuple[int, int]:
         total = count = 0
-        async for doc in self._ledger.find({"tenant_id": tenant_id}, {"amount": 1}):
-            total += doc["amount"]
-            count += 1
+        async for doc in self._ledger.find({"tenant_id": tenant_id}, {"amount": 1, "entries.amount": 1}):
+            for entry in entries_of(doc):
+                total += entry["amount"]
+                count += 1
         return total, count
 
     async def tenant_ids(self) -> list[str]:
