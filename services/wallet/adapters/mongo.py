@@ -252,7 +252,16 @@ class MongoWalletStore:
         """How many commands whose id starts with `prefix` the wallet has applied, over all tenants (operators'
         and harnesses' progress probe: it scans)."""
         by_id = {"$regex": f"^{re.escape(prefix)}"}
-        return await self._applied.count_documents({"command_id": by_id}) + len(await self._entry_markers(by_id))
+        alone = await self._ledger.count_documents({"command_id": by_id, "fingerprint": {"$exists": True}})
+        in_buckets: list[Document] = [
+            {"$match": {"entries.command_id": by_id}},
+            {"$unwind": "$entries"},
+            {"$match": {"entries.command_id": by_id, "entries.fingerprint": {"$exists": True}}},
+            {"$count": "entries"},
+        ]
+        counted = await (await self._ledger.aggregate(in_buckets)).to_list()  # counted by the server, not sent
+        markers = await self._applied.count_documents({"command_id": by_id})
+        return markers + alone + sum(int(c["entries"]) for c in counted)
 
     async def markers(self, tenant_id: str, prefix: str = "") -> dict[str, Marker]:
         """Command id -> marker of every command of a tenant applied so far whose id starts with `prefix`."""
