@@ -224,8 +224,16 @@ class MongoWalletStore:
         async for doc in self._ledger.find({"_id": {"$in": entry_ids}}, session=session):
             if "entries" not in doc:
                 found.append((None, doc))
-        async for doc in self._ledger.find({"entries._id": {"$in": entry_ids}}, session=session):
-            found += [(doc["_id"], e) for e in doc["entries"] if e["_id"] in wanted]
+        # In lists of at most BUCKET_SIZE ids: a server may check each document the index finds against the list
+        # value by value (SecantusDB does), so a redelivered batch, whose entries are all stored, cost ~80 ms per
+        # 500 ids asked at once and ~10 ms in lists of 100; a batch of new commands, which finds none, ~2 ms more.
+        read: set[str] = set()
+        for start in range(0, len(entry_ids), BUCKET_SIZE):
+            part = entry_ids[start : start + BUCKET_SIZE]
+            async for doc in self._ledger.find({"entries._id": {"$in": part}}, session=session):
+                if doc["_id"] not in read:  # a bucket holding ids of two lists comes back twice
+                    read.add(doc["_id"])
+                    found += [(doc["_id"], e) for e in doc["entries"] if e["_id"] in wanted]
         return found
 
     async def marker(self, tenant_id: str, command_id: str) -> Marker | None:
