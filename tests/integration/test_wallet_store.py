@@ -201,6 +201,9 @@ async def test_a_batchs_entries_are_stored_together_and_read_back_one_by_one_new
     again = await service.handle_batch([lines[i] for i in (6, 0, 3, 1, 5, 2, 4)])  # looked up three ids at a time
     assert [applied.status for _, applied in again] == ["duplicate"] * 7, "each found inside its document"
     assert await store.count_markers("usage:b-") == 7
+    assert sorted(await store.markers("acme", "usage:b-")) == [f"usage:b-{n}" for n in range(1, 8)]
+    assert set(await store.markers("acme", "usage:b-2")) == {"usage:b-2"}, "picked out of the document it shares"
+    assert set(await store.markers("acme", "grant-")) == {"grant-1"}
     assert (await store.wallet("acme")).balance == (await store.sum_of_entries("acme"))[0]
 
 

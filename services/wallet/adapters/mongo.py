@@ -92,6 +92,21 @@ def _ledger_pipeline(tenant_id: str, query: LedgerQuery | None) -> list[Document
     ]
 
 
+def _markers_alone(by_command: Document) -> Document:
+    """The filter of entries stored alone that carry a marker whose command id matches `by_command`."""
+    return {"command_id": by_command, "fingerprint": {"$exists": True}}
+
+
+def _markers_in_buckets(by_command: Document, scope: Document) -> list[Document]:
+    """The pipeline stages leaving, as `entries`, each bucketed entry that carries a marker whose command id
+    matches `by_command` (in the buckets `scope` selects)."""
+    return [
+        {"$match": {**scope, "entries.command_id": by_command}},
+        {"$unwind": "$entries"},
+        {"$match": {"entries.command_id": by_command, "entries.fingerprint": {"$exists": True}}},
+    ]
+
+
 def marker_of(doc: Document) -> Marker:
     """The marker a ledger entry or marker document carries."""
     events = doc["events"]
@@ -247,27 +262,20 @@ class MongoWalletStore:
         return None
 
     async def _entry_markers(self, by_command: Document, tenant_id: str | None = None) -> list[Document]:
-        """The entries carrying a marker whose command id matches `by_command`, of one tenant or of all."""
+        """The entries carrying a marker whose command id matches `by_command`, of one tenant or of all: the
+        server picks them out of their buckets, so only they are sent."""
         scope = {} if tenant_id is None else {"tenant_id": tenant_id}
-        alone = {**scope, "command_id": by_command, "fingerprint": {"$exists": True}}
-        found = [d async for d in self._ledger.find(alone)]
-        pattern = re.compile(by_command["$regex"])
-        async for doc in self._ledger.find({**scope, "entries.command_id": by_command}):
-            found += [e for e in doc["entries"] if "fingerprint" in e and pattern.match(e["command_id"])]
-        return found
+        found = [d async for d in self._ledger.find({**scope, **_markers_alone(by_command)})]
+        pipeline = [*_markers_in_buckets(by_command, scope), {"$replaceRoot": {"newRoot": "$entries"}}]
+        return found + await (await self._ledger.aggregate(pipeline)).to_list()
 
     async def count_markers(self, prefix: str = "") -> int:
         """How many commands whose id starts with `prefix` the wallet has applied, over all tenants (operators'
-        and harnesses' progress probe: it scans)."""
+        and harnesses' progress probe: it scans; the server counts, nothing is sent)."""
         by_id = {"$regex": f"^{re.escape(prefix)}"}
-        alone = await self._ledger.count_documents({"command_id": by_id, "fingerprint": {"$exists": True}})
-        in_buckets: list[Document] = [
-            {"$match": {"entries.command_id": by_id}},
-            {"$unwind": "$entries"},
-            {"$match": {"entries.command_id": by_id, "entries.fingerprint": {"$exists": True}}},
-            {"$count": "entries"},
-        ]
-        counted = await (await self._ledger.aggregate(in_buckets)).to_list()  # counted by the server, not sent
+        alone = await self._ledger.count_documents(_markers_alone(by_id))
+        counting = [*_markers_in_buckets(by_id, {}), {"$count": "entries"}]
+        counted = await (await self._ledger.aggregate(counting)).to_list()
         markers = await self._applied.count_documents({"command_id": by_id})
         return markers + alone + sum(int(c["entries"]) for c in counted)
 
@@ -371,10 +379,10 @@ class MongoWalletStore:
 
     async def _mark(self, tenant_id: str, bucket_id: str | None, mark: EntryMark, session: AsyncClientSession) -> None:
         """Amend a stored entry a refund or a void names, where it is stored."""
-        field = "reversed_amount" if bucket_id is None else "entries.$.reversed_amount"
-        update: dict[str, Any] = {"$inc": {field: mark.reversed_delta}}
+        at = "" if bucket_id is None else "entries.$."  # the entry itself, or the bucket's entry the query matched
+        update: dict[str, Any] = {"$inc": {f"{at}reversed_amount": mark.reversed_delta}}
         if mark.voided_by is not None:
-            update["$set"] = {field.replace("reversed_amount", "voided_by"): mark.voided_by}
+            update["$set"] = {f"{at}voided_by": mark.voided_by}
         where = (
             {"_id": mark.entry_id, "tenant_id": tenant_id}
             if bucket_id is None
