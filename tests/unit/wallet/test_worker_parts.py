@@ -1,0 +1,35 @@
+"""How the wallet worker cuts a batch of records into the parts it applies, one transaction each."""
+
+from collections.abc import Iterator
+
+from services.wallet.worker import in_parts
+
+
+def test_records_are_applied_in_order_in_parts_of_at_most_the_batch_size_never_splitting_a_record() -> None:
+    records = [["a1", "a2"], ["b1", "b2", "b3"], ["c1"], ["d1", "d2"]]
+
+    assert list(in_parts(records, 4)) == [["a1", "a2"], ["b1", "b2", "b3", "c1"], ["d1", "d2"]]
+    assert list(in_parts(records, 100)) == [["a1", "a2", "b1", "b2", "b3", "c1", "d1", "d2"]]
+
+
+def test_a_record_with_more_lines_than_the_batch_size_is_a_part_of_its_own() -> None:
+    assert list(in_parts([["a"], ["b1", "b2", "b3"], ["c"]], 2)) == [["a"], ["b1", "b2", "b3"], ["c"]]
+
+
+def test_records_with_nothing_to_apply_make_no_part() -> None:
+    assert list(in_parts([[], []], 3)) == []
+    assert list(in_parts([], 3)) == []
+
+
+def test_records_are_read_as_the_parts_are_made_so_a_long_batch_is_never_all_in_memory() -> None:
+    read: list[int] = []
+
+    def records() -> Iterator[list[int]]:
+        for n in range(1, 7):
+            read.append(n)
+            yield [n, n]
+
+    parts = in_parts(records(), 4)
+    assert next(parts) == [1, 1, 2, 2]
+    assert read == [1, 2, 3], "the part is made with one record read ahead"
+    assert list(parts) == [[3, 3, 4, 4], [5, 5, 6, 6]]
