@@ -43,7 +43,14 @@ def bootstrap(settings: WalletSettings | None = None) -> AsgiFastStream:
     directory = TenantDirectory(worker.db)
     service = WalletService(store=store, directory=directory, clock=utc_now)
     broker.include_router(
-        build_router(worker, service, directory, settings.consumer_group, batch_size=settings.batch_max_records)
+        build_router(
+            worker,
+            service,
+            directory,
+            settings.consumer_group,
+            batch_size=settings.batch_max_records,
+            max_lines=settings.batch_max_lines,
+        )
     )
 
     @asynccontextmanager

@@ -66,7 +66,13 @@ def _inputs(
 
 
 def build_router(
-    worker: Worker, service: WalletService, directory: TenantDirectory, group: str, *, batch_size: int = 500
+    worker: Worker,
+    service: WalletService,
+    directory: TenantDirectory,
+    group: str,
+    *,
+    batch_size: int = 500,
+    max_lines: int = 2000,
 ) -> KafkaRouter:
     router = KafkaRouter()
     batched: dict[str, Any] = batch_options(batch_size)
@@ -112,11 +118,10 @@ def build_router(
 
     async def handle(msg: KafkaMessage, adapter: TypeAdapter[Any], accept: Any) -> None:
         invalid: list[tuple[Any, ValidationError]] = []
-        # A record of metering's may carry a thousand lines, and a worker behind reads 500 records at once: applied
-        # in parts of at most `batch_size` lines, each record read as its part is made, the worker's memory stays
-        # bounded whatever it catches up on (at 1M events, one transaction held ~4,500 lines on average, one ledger
-        # document per ~90 entries of 50 tenants, and the worker peaked at 376 MiB).
-        for part in in_parts(_inputs(msg.raw_message, adapter, accept, invalid), batch_size):
+        # A message of metering's carries up to 1,000 lines and a worker behind takes `batch_size` messages at once:
+        # applied in parts of at most `max_lines`, each message read as its part is made, the worker's memory stays
+        # bounded whatever it catches up on (`WalletSettings.batch_max_lines`).
+        for part in in_parts(_inputs(msg.raw_message, adapter, accept, invalid), max_lines):
             await apply_isolating(part)
         for record, exc in invalid:
             await worker.dead_letter_record(record, "schema_violation", str(exc))
