@@ -17,6 +17,8 @@ from shared.localstack import LocalStack, Server, free_port
 
 @dataclass
 class TestStack:
+    __test__ = False  # a fixture's value, not a test class for pytest to collect
+
     settings: Settings
     mailbox: Path
     smtp: Server
