@@ -187,22 +187,14 @@ class Worker:
         await self.broker.publish(encode(payload), topic, key=key.encode())
 
     async def publish_many(self, messages: Sequence[tuple[str, str, Any]]) -> None:
-        """Publish (topic, key, payload) messages in order, pipelined: all are handed to one producer first, then
-        every acknowledgement is awaited, so a batch costs one round trip instead of one per message. Order per
-        partition is kept (one producer, sends in order)."""
+        """Publish (topic, key, payload) messages in order per partition, as one record batch per partition
+        (`shared.kafka.BatchPublisher`), then await every acknowledgement: a batch costs one round trip, not one
+        per message."""
         if self._producer is None:
-            from aiokafka import AIOKafkaProducer
+            from .kafka import BatchPublisher, admin_kwargs
 
-            from .kafka import admin_kwargs
-
-            self._producer = AIOKafkaProducer(
-                **admin_kwargs(self.settings), acks="all", enable_idempotence=False, linger_ms=2
-            )
-            await self._producer.start()
-        futures = []
-        for topic, key, payload in messages:
-            futures.append(await self._producer.send(topic, encode(payload), key=key.encode()))
-        await asyncio.gather(*futures)
+            self._producer = BatchPublisher(**admin_kwargs(self.settings))
+        await self._producer.publish([(topic, key.encode(), encode(payload)) for topic, key, payload in messages])
 
     async def dead_letter(self, msg: StreamMessage[Any], reason: Reason, detail: str) -> None:
         """Send a message that can never succeed to this service's dead-letter topic, with the reason."""
