@@ -2,6 +2,7 @@
 out. Plus the expiry sweeper, which asks the wallet to expire buckets that are due."""
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -32,10 +33,12 @@ def _id_of(command: WalletInput) -> str:
     return command.payment_id if isinstance(command, PaymentSucceeded | PaymentFailed) else command.command_id
 
 
-def _count(applied: Applied) -> None:
-    if applied.status == "applied":  # a duplicate's events were counted when it was applied
-        for e in applied.events:
-            WALLET_OUTCOMES.labels(e["event"].get("kind", "")).inc()
+def _count(outcomes: Iterable[Applied]) -> None:
+    """Count the events of the applied commands, once per kind and batch (a metric's label lookup costs more than
+    the increment). A duplicate's events were counted when it was applied."""
+    kinds = Counter(e["event"].get("kind", "") for a in outcomes if a.status == "applied" for e in a.events)
+    for kind, count in kinds.items():
+        WALLET_OUTCOMES.labels(kind).inc(count)
 
 
 def in_parts(groups: Iterable[list[T]], limit: int) -> Iterator[list[T]]:
@@ -90,9 +93,9 @@ def build_router(
                 await worker.dead_letter_record(record_of[id(command)], "conflict", detail)
                 continue
             out += [(e["topic"], command.tenant_id, e["event"]) for e in applied.events]
-            _count(applied)
             if applied.wallet is not None:
                 final[command.tenant_id] = applied.wallet
+        _count(a for _, a in outcomes)
         now = datetime.now(UTC)
         for tenant_id in {c.tenant_id for c, _ in outcomes}:
             wallet = final.get(tenant_id) or await service.store.wallet(tenant_id)

@@ -1,8 +1,12 @@
-"""How the wallet worker cuts a batch of records into the parts it applies, one transaction each."""
+"""How the wallet worker cuts a batch of records into the parts it applies, one transaction each, and counts what
+it applied."""
 
 from collections.abc import Iterator
 
-from services.wallet.worker import in_parts
+from prometheus_client import REGISTRY
+
+from services.wallet.ports import Applied
+from services.wallet.worker import _count, in_parts
 
 
 def test_records_are_applied_in_order_in_parts_of_at_most_the_batch_size_never_splitting_a_record() -> None:
@@ -33,3 +37,16 @@ def test_records_are_read_as_the_parts_are_made_so_a_long_batch_is_never_all_in_
     assert next(parts) == [1, 1, 2, 2]
     assert read == [1, 2, 3], "the part is made with one record read ahead"
     assert list(parts) == [[3, 3, 4, 4], [5, 5, 6, 6]]
+
+
+def test_a_batch_counts_the_events_of_the_commands_it_applied_by_kind_and_not_those_of_duplicates() -> None:
+    def counted(kind: str) -> float:
+        return REGISTRY.get_sample_value("creditflow_wallet_outcomes_total", {"kind": kind}) or 0.0
+
+    recorded = {"topic": "wallet.events", "event": {"kind": "entry.recorded"}}
+    crossed = {"topic": "wallet.events", "event": {"kind": "threshold.crossed"}}
+    before = counted("entry.recorded"), counted("threshold.crossed")
+
+    _count([Applied("applied", [recorded]), Applied("applied", [recorded, crossed]), Applied("duplicate", [recorded])])
+
+    assert (counted("entry.recorded"), counted("threshold.crossed")) == (before[0] + 2, before[1] + 1)
