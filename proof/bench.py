@@ -90,7 +90,7 @@ def _event(tenant: str, event_id: str) -> bytes:
                        "personnel": "bench", "site": "bench"}).encode()  # fmt: skip
 
 
-async def _ledger_count(settings: Settings) -> int:
+async def ledger_count(settings: Settings) -> int:
     """Ledger entries written so far, from the wallets' entry counters: reading 50 wallet documents instead of
     counting a growing ledger keeps the probe from loading the database it measures."""
     client = make_client(settings, app_name="bench")
@@ -200,7 +200,7 @@ async def pipeline(settings: Settings, tenants: list[str], size: int, done_befor
     started = time.perf_counter()
     publishing = asyncio.create_task(_publish(settings, tenants, f"p{size}-{uuid.uuid4().hex[:4]}", size, progress))
     task = progress.add_task(f"debited {size:,}", total=size)
-    while (done := await _ledger_count(settings) - done_before) < size:
+    while (done := await ledger_count(settings) - done_before) < size:
         progress.update(task, completed=done)
         await asyncio.sleep(0.5)
     progress.update(task, completed=size)
@@ -208,13 +208,15 @@ async def pipeline(settings: Settings, tenants: list[str], size: int, done_befor
     return size / (time.perf_counter() - started)
 
 
-async def latency(settings: Settings, tenants: list[str], rate: float, seconds: float) -> list[float]:
-    """Events at `rate`/s for `seconds`; latency = the wallet's recorded_at of each entry - its publish time."""
+async def send_at_rate(
+    settings: Settings, tenants: list[str], rate: float, seconds: float
+) -> tuple[str, dict[str, float]]:
+    """Events at `rate`/s for `seconds`, round-robin over the tenants. Returns their id prefix and, per debit
+    command id (`usage:<event id>`), the time each was handed to the producer."""
     producer = AIOKafkaProducer(**admin_kwargs(settings), acks="all", enable_idempotence=False, linger_ms=0)
     await producer.start()
     sent: dict[str, float] = {}
     prefix = f"lat-{uuid.uuid4().hex[:4]}"
-    before = await _ledger_count(settings)
     try:
         total = int(rate * seconds)
         start = time.time()
@@ -229,23 +231,36 @@ async def latency(settings: Settings, tenants: list[str], rate: float, seconds: 
         await producer.flush()
     finally:
         await producer.stop()
+    return prefix, sent
+
+
+async def recorded_at(settings: Settings, prefix: str, expect: int, before: int) -> dict[str, datetime]:
+    """Debit command id -> the wallet's `recorded_at` of its ledger entry, for the events of `prefix`, once the
+    ledger holds `before + expect` entries (or after five minutes)."""
     client = make_client(settings, app_name="bench")
     try:
         deadline = time.monotonic() + 300
-        while await _ledger_count(settings) < before + len(sent) and time.monotonic() < deadline:  # noqa: ASYNC110
+        while await ledger_count(settings) < before + expect and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
         ledger = client[settings.database_name("wallet")]["ledger"]
         by_id = {"$regex": f"^usage:{prefix}-"}
         fields = ["entries.command_id", "entries.recorded_at"]
-        found = {
+        return {
             e["command_id"]: e["recorded_at"]
             async for d in ledger.find({"entries.command_id": by_id}, fields)
             for e in d["entries"]
             if e["command_id"].startswith(f"usage:{prefix}-")
         }
-        return [found[c].timestamp() - t for c, t in sent.items() if c in found]
     finally:
         await client.close()
+
+
+async def latency(settings: Settings, tenants: list[str], rate: float, seconds: float) -> list[float]:
+    """Events at `rate`/s for `seconds`; latency = the wallet's recorded_at of each entry - its publish time."""
+    before = await ledger_count(settings)
+    prefix, sent = await send_at_rate(settings, tenants, rate, seconds)
+    found = await recorded_at(settings, prefix, len(sent), before)
+    return [found[c].timestamp() - t for c, t in sent.items() if c in found]
 
 
 class _NoAdmins:
@@ -412,7 +427,7 @@ def main() -> None:
             rss.start()
             with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}"),
                           TimeRemainingColumn()) as progress:  # fmt: skip
-                done = asyncio.run(_ledger_count(settings))
+                done = asyncio.run(ledger_count(settings))
                 cpu, steal, use = CpuMeter(), StealMeter(), database_use(workers)
                 for size in sizes:
                     rate = asyncio.run(pipeline(settings, tenants, size, done, progress))
