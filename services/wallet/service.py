@@ -8,7 +8,7 @@ from typing import Any
 from schemas import payments, topics
 from schemas import wallet as wire
 from schemas.money import from_micros, to_micros
-from shared.idempotency import fingerprint
+from shared.idempotency import fingerprint, holds_no_float
 
 from .batch import Item
 from .domain import events as ev
@@ -244,8 +244,10 @@ class LineDebit:
                               line.source, line.site, line.personnel, line.description)  # fmt: skip
 
     def fingerprint(self) -> str:
-        """The debit's: its JSON data with `issued_at` left out, as `_item` fingerprints every command."""
-        return fingerprint({**self.line.model_dump(mode="json"), **_DEBIT_ENVELOPE, "tenant_id": self.tenant_id})
+        """The debit's: its JSON data with `issued_at` left out, as `_item` fingerprints every command (a line and
+        the envelope's text and integer hold no float)."""
+        data = {**self.line.model_dump(mode="json"), **_DEBIT_ENVELOPE, "tenant_id": self.tenant_id}
+        return fingerprint(data, float_free=holds_no_float(wire.UsageLine))
 
 
 _DEBIT_ENVELOPE = {"schema_version": 1, "kind": "debit"}
