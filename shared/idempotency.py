@@ -59,8 +59,10 @@ def _sorted(data: Any) -> Any:
     return data
 
 
-_NO_FLOAT: tuple[type, ...] = (str, int, Decimal, datetime, date, type(None))
-_NO_FLOAT += (AwareDatetime, NaiveDatetime, PastDatetime, FutureDatetime, PastDate, FutureDate)
+_NO_FLOAT: tuple[type, ...] = (
+    str, int, Decimal, datetime, date, type(None),
+    AwareDatetime, NaiveDatetime, PastDatetime, FutureDatetime, PastDate, FutureDate,
+)  # fmt: skip
 """Types whose JSON form is never a float: text, integers and booleans, and what pydantic writes as text (decimals,
 instants and days; pydantic's constrained instants are classes of their own)."""
 
