@@ -230,9 +230,16 @@ class Worker:
         await self.mongo.close()
 
 
-async def _undecoded(msg: StreamMessage[Any]) -> None:
-    """A batch handler reads the records (`msg.raw_message`) itself: FastStream need not decode every body."""
-    return None
+Records = list[Any]
+"""The body of a batch subscriber (`batch_options`): the batch's aiokafka `ConsumerRecord`s, undecoded."""
+
+
+async def _records(msg: StreamMessage[Any]) -> Records:
+    """A batch handler's body: its records as they came, read by the handler itself (FastStream need not decode
+    every body). A handler takes them as its argument, not `msg: KafkaMessage`: FastStream resolves a message
+    parameter from its context in a worker thread (fast_depends runs a synchronous resolver so), a thread hop
+    per call that cost metering and the wallet about 5% of their CPU per event."""
+    return list(msg.raw_message)
 
 
 class ForgetOnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -252,7 +259,8 @@ class ForgetOnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 def batch_options(max_records: int = 500, timeout_ms: int = 20) -> dict[str, Any]:
     """Subscriber options of every hot consumer: up to `max_records` records a call (one transaction, one
-    offset commit), at-least-once (the offsets are committed after the handler returns)."""
+    offset commit), at-least-once (the offsets are committed after the handler returns). The handler's
+    argument is the batch's records (`Records`)."""
     from faststream import AckPolicy
 
     return {
@@ -263,7 +271,7 @@ def batch_options(max_records: int = 500, timeout_ms: int = 20) -> dict[str, Any
         # the embedded Tansu broker holds the fetch to this bound, so each hop added up to it to the latency
         # (p50 event -> balance at 5 events/s: 265-340 ms with Kafka's default 500, 51-75 ms with 100).
         "fetch_max_wait_ms": 100,
-        "decoder": _undecoded,
+        "decoder": _records,
         "auto_offset_reset": "earliest",
         "ack_policy": AckPolicy.NACK_ON_ERROR,
     }

@@ -14,7 +14,15 @@ from pydantic import ValidationError
 from schemas import topics
 from schemas.prices import PriceSet
 from shared.directory import TenantDirectory
-from shared.runtime import TRANSIENT, ForgetOnRebalance, Worker, batch_options, for_each_record, subscribe_directory
+from shared.runtime import (
+    TRANSIENT,
+    ForgetOnRebalance,
+    Records,
+    Worker,
+    batch_options,
+    for_each_record,
+    subscribe_directory,
+)
 
 from .adapters.mongo import MongoUsageStore
 from .adapters.prices import MongoPriceStore
@@ -48,8 +56,7 @@ def build_router(
     kept = ForgetOnRebalance(service.store.forget_all) if isinstance(service.store, MongoUsageStore) else None
 
     @router.subscriber(topics.USAGE_EVENTS, group_id=group, listener=kept, **batched)  # type: ignore[untyped-decorator]
-    async def on_usage_events(msg: KafkaMessage) -> None:
-        records = list(msg.raw_message)
+    async def on_usage_events(records: Records) -> None:
         try:
             await price(records)
         except TRANSIENT:
@@ -89,8 +96,8 @@ def build_router(
 
     # Every debit makes a wallet event and only rejections matter here: read in batches, one offset commit each.
     @router.subscriber(topics.WALLET_EVENTS, group_id=f"{group}-wallet-events", **batched)  # type: ignore[untyped-decorator]
-    async def on_wallet_events(msg: KafkaMessage) -> None:
-        await for_each_record(worker, list(msg.raw_message), on_wallet_event)
+    async def on_wallet_events(records: Records) -> None:
+        await for_each_record(worker, records, on_wallet_event)
 
     subscribe_directory(router, worker, directory, group)
 

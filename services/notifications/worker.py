@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from schemas import topics
 from schemas.webhooks import WebhookCommand
 from shared.directory import TenantDirectory
-from shared.runtime import Worker, batch_options, dead_letter, for_each_record, subscribe_directory
+from shared.runtime import Records, Worker, batch_options, dead_letter, for_each_record, subscribe_directory
 
 from .service import NotificationService
 from .webhooks import WebhookService
@@ -53,16 +53,13 @@ def build_router(
         if await webhooks.on_event(event):
             wake_webhooks.set()
 
-    async def handle(msg: KafkaMessage) -> None:
-        await for_each_record(worker, list(msg.raw_message), handle_record)
-
     @router.subscriber(topics.WALLET_EVENTS, group_id=group, **batched)  # type: ignore[untyped-decorator]
-    async def on_wallet_event(msg: KafkaMessage) -> None:
-        await handle(msg)
+    async def on_wallet_event(records: Records) -> None:
+        await for_each_record(worker, records, handle_record)
 
     @router.subscriber(topics.SUBSCRIPTIONS_EVENTS, group_id=f"{group}-subscriptions", **batched)  # type: ignore[untyped-decorator]
-    async def on_subscription_event(msg: KafkaMessage) -> None:
-        await handle(msg)
+    async def on_subscription_event(records: Records) -> None:
+        await for_each_record(worker, records, handle_record)
 
     commands: TypeAdapter[WebhookCommand] = TypeAdapter(WebhookCommand)
 

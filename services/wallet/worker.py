@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import structlog
-from faststream.kafka import KafkaMessage, KafkaRouter
+from faststream.kafka import KafkaRouter
 from pydantic import TypeAdapter, ValidationError
 
 from schemas import topics
@@ -16,7 +16,7 @@ from schemas.payments import PaymentEvent, PaymentFailed, PaymentSucceeded
 from schemas.wallet import Expire, WalletCommand
 from shared.directory import TenantDirectory
 from shared.metrics import WALLET_OUTCOMES
-from shared.runtime import TRANSIENT, ForgetOnRebalance, Worker, batch_options, subscribe_directory
+from shared.runtime import TRANSIENT, ForgetOnRebalance, Records, Worker, batch_options, subscribe_directory
 
 from .adapters.mongo import MongoWalletStore
 from .ports import Applied
@@ -119,12 +119,12 @@ def build_router(
                 except Exception as exc:
                     await worker.dead_letter_record(record, "processing_failed", f"{type(exc).__name__}: {exc}")
 
-    async def handle(msg: KafkaMessage, adapter: TypeAdapter[Any], accept: Any) -> None:
+    async def handle(records: Records, adapter: TypeAdapter[Any], accept: Any) -> None:
         invalid: list[tuple[Any, ValidationError]] = []
         # A message of metering's carries up to 1,000 lines and a worker behind takes `batch_size` messages at once:
         # applied in parts of at most `max_lines`, each message read as its part is made, the worker's memory stays
         # bounded whatever it catches up on (`WalletSettings.batch_max_lines`).
-        for part in in_parts(_inputs(msg.raw_message, adapter, accept, invalid), max_lines):
+        for part in in_parts(_inputs(records, adapter, accept, invalid), max_lines):
             await apply_isolating(part)
         for record, exc in invalid:
             await worker.dead_letter_record(record, "schema_violation", str(exc))
@@ -132,13 +132,13 @@ def build_router(
     kept = ForgetOnRebalance(service.store.forget_all) if isinstance(service.store, MongoWalletStore) else None
 
     @router.subscriber(topics.WALLET_COMMANDS, group_id=group, listener=kept, **batched)  # type: ignore[untyped-decorator]
-    async def on_wallet_commands(msg: KafkaMessage) -> None:
-        await handle(msg, COMMAND, lambda _: True)
+    async def on_wallet_commands(records: Records) -> None:
+        await handle(records, COMMAND, lambda _: True)
 
     @router.subscriber(topics.PAYMENTS_EVENTS, group_id=f"{group}-payments", **batched)  # type: ignore[untyped-decorator]
-    async def on_payment_events(msg: KafkaMessage) -> None:
+    async def on_payment_events(records: Records) -> None:
         # invoices are the subscriptions service's
-        await handle(msg, PAYMENT, lambda event: event.payment_id.startswith(WALLET_PAYMENTS))
+        await handle(records, PAYMENT, lambda event: event.payment_id.startswith(WALLET_PAYMENTS))
 
     subscribe_directory(router, worker, directory, group)
 
