@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas import export
 from schemas.money import display, from_micros, to_micros
@@ -42,6 +44,13 @@ def test_a_seventh_decimal_place_is_refused_rather_than_rounded_silently() -> No
 def test_display_drops_trailing_zeros() -> None:
     assert display(95_500_000) == "95.5"
     assert display(-150_000) == "-0.15"
+    assert display(300_000_000) == "300"
+    assert display(0) == "0"
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1))  # what MongoDB stores (int64)
+def test_display_writes_what_the_exact_decimal_writes(micros: int) -> None:
+    assert display(micros) == format(from_micros(micros).normalize(), "f")
 
 
 def test_topics_are_unique_and_tenant_topics_are_partitioned() -> None:
