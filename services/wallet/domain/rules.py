@@ -269,9 +269,7 @@ class _Decision:
         moved = after != start.balance or kept != start.buckets or self.entry_count != start.entry_count
         if self.wallet is start and not moved:
             return Outcome(start, self.events, marks)  # nothing changed: same wallet, same version
-        wallet = replace(
-            self.wallet, balance=after, buckets=kept, entry_count=self.entry_count, version=start.version + 1
-        )
+        wallet = self.wallet.moved(balance=after, buckets=kept, entry_count=self.entry_count, version=start.version + 1)
         if not moved and replace(wallet, version=start.version) == start:  # settings set to what they were
             wallet = start
         return Outcome(wallet, self.events, marks)

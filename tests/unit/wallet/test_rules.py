@@ -429,3 +429,11 @@ def test_a_policy_change_on_behalf_of_someone_who_is_not_an_admin_is_refused() -
     assert isinstance(events[0], ev.CommandRefused) and events[0].reason == "not_an_admin"
     assert isinstance(allowed[0], ev.SettingsChanged)
     assert ledger.wallet.policy == Policy("overdraft", 50 * CREDIT)
+
+
+def test_a_moved_wallet_is_the_wallet_replace_makes() -> None:
+    wallet = Wallet("acme", balance=5, version=3, thresholds=(7,), payment_method="pm_1", recharged_month="2026-11")
+    moved = wallet.moved(balance=2, buckets=(), entry_count=9, version=4)
+
+    assert moved == replace(wallet, balance=2, buckets=(), entry_count=9, version=4)
+    assert (wallet.balance, wallet.version) == (5, 3)  # the wallet it came from is unchanged
