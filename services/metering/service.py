@@ -133,11 +133,9 @@ class MeteringService:
 def _pricing(event: UsageEvent, book: PriceBook, anchor: date | None, first: Priced) -> Callable[[Decimal], Priced]:
     """The event's price given the units its period had before it. `first` is its price with none before: the
     answer whenever nothing came before or its meter has no tiers (only tiers look at earlier units)."""
-    meter = book.price_at(event.type, event.occurred_at)
-    tiered = meter is not None and bool(meter.tiers)
 
     def pricing(used_before: Decimal) -> Priced:
-        if not used_before or not tiered:
+        if not used_before or not first.tiered:
             return first
         priced = price(event, book, anchor=anchor, used_before=used_before)
         assert not isinstance(priced, Rejection)

@@ -60,8 +60,10 @@ class PriceBook:
 
     def price_at(self, meter: str, at: datetime) -> MeterPrice | None:
         """Versions are kept in effective-from order, a tenant's own after the defaults: the last one wins."""
-        versions = [v for v in self.meters.get(meter, ()) if v.effective_from <= at]
-        return versions[-1] if versions else None
+        for version in reversed(self.meters.get(meter, ())):
+            if version.effective_from <= at:
+                return version
+        return None
 
     def with_versions(self, versions: dict[str, list[MeterPrice]]) -> "PriceBook":
         """This book plus a tenant's own price versions (which win from their effective-from on)."""
@@ -119,3 +121,5 @@ class Priced:
     period: Period
     occurred_at: datetime
     distinct: dict[str, str] = field(default_factory=dict)
+    tiered: bool = False
+    """Priced by tiers: the price depends on the units the period had before (`used_before`)."""

@@ -175,4 +175,5 @@ def price(
         period=billing_period(event.occurred_at, anchor),
         occurred_at=event.occurred_at,
         distinct=_distinct_values(event, meter.distinct),
+        tiered=bool(meter.tiers),
     )
