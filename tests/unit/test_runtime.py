@@ -1,5 +1,6 @@
 """The message middleware: retries what can succeed later, dead-letters a poison message after a few tries."""
 
+import gc
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,3 +131,15 @@ async def test_a_worker_forgets_what_it_kept_whenever_its_partitions_change() ->
     await listener.on_partitions_assigned(set())
 
     assert forgotten == ["all", "all"]
+
+
+def test_a_settled_heap_keeps_start_up_out_of_the_collectors_sight_and_collects_the_young_less_often() -> None:
+    threshold = gc.get_threshold()
+    try:
+        runtime.settle_heap()
+
+        assert gc.get_freeze_count() > 0  # what start-up built is no longer walked by a full collection
+        assert gc.get_threshold() == (runtime.YOUNG_OBJECTS, *threshold[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
