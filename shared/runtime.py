@@ -264,8 +264,8 @@ Records = list[Any]
 async def _records(msg: StreamMessage[Any]) -> Records:
     """A batch handler's body: its records as they came, read by the handler itself (FastStream need not decode
     every body). A handler takes them as its argument, not `msg: KafkaMessage`: FastStream resolves a message
-    parameter from its context in a worker thread (fast_depends runs a synchronous resolver so), a thread hop
-    per call that cost metering and the wallet about 5% of their CPU per event."""
+    parameter from its context in a worker thread (fast_depends runs a synchronous resolver so): a thread hop per
+    call, 6% of metering's py-spy samples under `make bench` (session 15)."""
     return list(msg.raw_message)
 
 
