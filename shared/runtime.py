@@ -123,8 +123,11 @@ def encode(payload: dict[str, Any] | BaseModel) -> bytes:
     return payload.model_dump_json().encode() if isinstance(payload, BaseModel) else pydantic_core.to_json(payload)
 
 
-YOUNG_OBJECTS = 20_000
-"""New objects between two collections of the youngest generation (Python's default: 700)."""
+YOUNG_OBJECTS = 100_000
+"""New objects between two collections of the youngest generation (Python's default: 700). Measured in session 15
+(`make bench` and `benchmarks/live_latency.py`, alternated pairs): 20,000 took 14-29% off the workers' CPU per
+event; 100,000 another 6-21%, with p99 event -> balance at fixed rates as low or lower (2,400 /s: 973-996 ms
+against 1,267-1,383) and the same peak RSS."""
 
 
 def settle_heap() -> None:
