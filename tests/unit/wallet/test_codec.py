@@ -1,10 +1,18 @@
-"""The wallet's documents: what is written is what asdict would write, and reads back to the same entry."""
+"""The wallet's documents: what is written is what asdict would write, and reads back to the same wallet or entry."""
 
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from services.wallet.adapters.codec import entry_from_doc, entry_to_doc
-from services.wallet.domain.model import LedgerEntry, Movement
+from services.wallet.adapters.codec import entry_from_doc, entry_to_doc, wallet_from_doc, wallet_to_doc
+from services.wallet.domain.model import (
+    AutoRecharge,
+    Bucket,
+    LedgerEntry,
+    Movement,
+    PendingPayment,
+    Policy,
+    Wallet,
+)
 
 AT = datetime(2026, 11, 3, 9, 30, tzinfo=UTC)
 
@@ -28,3 +36,30 @@ def test_a_ledger_entry_is_stored_with_every_field_and_its_movements_as_plain_do
 
 def test_a_stored_entry_reads_back_to_the_same_entry() -> None:
     assert entry_from_doc(entry_to_doc(entry())) == entry()
+
+
+def wallet() -> Wallet:
+    """A wallet with every kind of field set: nested settings, buckets and a payment in flight."""
+    return Wallet(
+        tenant_id="acme", balance=9_850_000, version=7, policy=Policy("overdraft", 5_000_000),
+        thresholds=(20_000_000, 0), credit_price=900_000, payment_method="pm-1", recharge_failures=1,
+        recharged_month="2026-11", recharged_in_month=30_000_000, entry_count=12,
+        buckets=(Bucket("b-1", "allowance", 4_850_000, AT, 10, AT), Bucket("b-2", "purchased", 5_000_000, AT)),
+        pending=(PendingPayment("purchase:p-1", 10_000_000, 1_000, "purchase", "ada@acme.test", AT),),
+        auto_recharge=AutoRecharge(10_000_000, "target", 50_000_000, 200_000_000, 3, True),
+    )  # fmt: skip
+
+
+def test_a_wallet_is_stored_as_asdict_writes_it_with_the_tenant_as_its_id() -> None:
+    expected = asdict(wallet())
+    expected["_id"] = expected.pop("tenant_id")
+    for name in ("thresholds", "buckets", "pending"):  # tuples are written as arrays either way
+        expected[name] = list(expected[name])
+
+    assert wallet_to_doc(wallet()) == expected
+    assert wallet_to_doc(Wallet("acme"))["auto_recharge"] is None
+
+
+def test_a_stored_wallet_reads_back_to_the_same_wallet() -> None:
+    assert wallet_from_doc(wallet_to_doc(wallet()), "acme") == wallet()
+    assert wallet_from_doc(wallet_to_doc(Wallet("acme")), "acme") == Wallet("acme")
