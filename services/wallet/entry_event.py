@@ -3,6 +3,7 @@ writes, and what a stored entry's marker stands for when that event was all its 
 keeps a token then, not a copy of the event: `adapters/mongo.py`)."""
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from schemas import topics
@@ -10,6 +11,10 @@ from schemas.common import json_time
 from schemas.money import display
 
 from .domain.model import LedgerEntry
+
+_batch_time = lru_cache(maxsize=64)(json_time)
+"""`json_time`, remembered: every entry of a batch is recorded at the batch's instant, and writing that instant
+(1.2-2.3 µs) was half the cost of building its event, twice a debit (published, then proved in `own_events`)."""
 
 
 def entry_recorded(tenant_id: str, at: datetime, entry: LedgerEntry) -> dict[str, Any]:
@@ -20,7 +25,7 @@ def entry_recorded(tenant_id: str, at: datetime, entry: LedgerEntry) -> dict[str
         "schema_version": 1,
         "event_id": entry.entry_id,
         "tenant_id": tenant_id,
-        "occurred_at": json_time(at),
+        "occurred_at": _batch_time(at),
         "kind": "entry.recorded",
         "entry_id": entry.entry_id,
         "entry_type": entry.entry_type,
@@ -36,7 +41,10 @@ def entry_recorded(tenant_id: str, at: datetime, entry: LedgerEntry) -> dict[str
 
 
 def in_milliseconds(at: datetime) -> datetime:
-    """An instant as MongoDB keeps it (BSON dates are milliseconds)."""
+    """An instant as MongoDB keeps it (BSON dates are milliseconds). The worker's clock is in milliseconds already
+    (`bootstrap`), so most instants are returned as they are."""
+    if not at.microsecond % 1000:
+        return at
     return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
 

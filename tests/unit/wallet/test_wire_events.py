@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from schemas import wallet as wire
 from schemas.money import from_micros
 from services.wallet.domain.model import LedgerEntry, Movement
-from services.wallet.entry_event import entry_recorded
+from services.wallet.entry_event import entry_recorded, in_milliseconds
 
 micros = st.integers(min_value=-(10**15), max_value=10**15)
 labels = st.none() | st.text(max_size=20)
@@ -48,3 +48,12 @@ def test_an_instant_in_another_zone_is_written_in_utc() -> None:
                         occurred_at=paris, recorded_at=paris, command_id="c", source="s")  # fmt: skip
 
     assert entry_recorded("acme", paris, entry)["occurred_at"] == "2026-12-02T09:30:00.000250Z"
+
+
+@given(at=instants)
+def test_an_instant_is_kept_to_the_millisecond_as_mongodb_keeps_it(at: datetime) -> None:
+    kept = in_milliseconds(at)
+
+    assert kept <= at < kept + timedelta(milliseconds=1)
+    assert kept.microsecond % 1000 == 0
+    assert in_milliseconds(kept) == kept
