@@ -83,8 +83,6 @@ def build_router(
         await prices.upsert(change)
 
     async def on_wallet_event(record: Any) -> None:
-        if b"debit.rejected" not in (record.value or b""):
-            return  # the wallet writes its events with json.dumps: a rejection holds its kind verbatim
         try:
             event = json.loads(record.value or b"")
         except ValueError:
@@ -97,7 +95,10 @@ def build_router(
     # Every debit makes a wallet event and only rejections matter here: read in batches, one offset commit each.
     @router.subscriber(topics.WALLET_EVENTS, group_id=f"{group}-wallet-events", **batched)  # type: ignore[untyped-decorator]
     async def on_wallet_events(records: Records) -> None:
-        await for_each_record(worker, records, on_wallet_event)
+        # A rejection's JSON holds its kind verbatim: every other event (an entry per debit) is passed over here,
+        # before a coroutine is made for it.
+        rejections = [r for r in records if b"debit.rejected" in (r.value or b"")]
+        await for_each_record(worker, rejections, on_wallet_event)
 
     subscribe_directory(router, worker, directory, group)
 
