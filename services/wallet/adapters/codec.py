@@ -62,8 +62,8 @@ def wallet_from_doc(doc: Document | None, tenant_id: str) -> Wallet:
     )
 
 
-_ENTRY_FIELDS = tuple(f.name for f in fields(LedgerEntry) if f.name not in ("entry_id", "movements"))
-_MOVEMENT_FIELDS = tuple(f.name for f in fields(Movement))
+_ENTRY_FIELDS = tuple(n for n in _names(LedgerEntry) if n not in ("entry_id", "movements"))
+_MOVEMENT_FIELDS = _names(Movement)
 
 
 def entry_to_doc(entry: LedgerEntry) -> Document:
@@ -71,7 +71,7 @@ def entry_to_doc(entry: LedgerEntry) -> Document:
     doc: Document = {"_id": entry.entry_id}
     for name in _ENTRY_FIELDS:
         doc[name] = getattr(entry, name)
-    doc["movements"] = [{name: getattr(m, name) for name in _MOVEMENT_FIELDS} for m in entry.movements]
+    doc["movements"] = [_plain(m, _MOVEMENT_FIELDS) for m in entry.movements]
     return doc
 
 
