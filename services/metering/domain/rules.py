@@ -6,7 +6,9 @@ import functools
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from schemas.money import round_credits
@@ -31,23 +33,45 @@ def _valid_unicode(text: str, data: object) -> bool:
     return True
 
 
+def _holds_float(value: dict[str, Any] | list[Any]) -> bool:
+    return any(
+        type(v) is float or (type(v) in (dict, list) and _holds_float(v))
+        for v in (value.values() if isinstance(value, dict) else value)
+    )
+
+
+def read_plain_object(raw: bytes) -> dict[str, Any] | None:
+    """The JSON object in `raw` read by orjson (one C call, a fifth of the exact reader's time), when that reading
+    is exact: it refuses what is not valid UTF-8 or not valid Unicode (an unpaired surrogate), and makes a float
+    of a number with a fraction or an exponent, or beyond 64 bits, which a quantity must not become. None for
+    those, for what is not a JSON object and for anything it refuses: the exact reader (`parse_usage`) decides,
+    with its reasons. A property test holds the two readers equal wherever this one answers."""
+    try:
+        data = orjson.loads(raw)
+        return data if isinstance(data, dict) and not _holds_float(data) else None
+    except (orjson.JSONDecodeError, RecursionError):
+        return None
+
+
 def parse_usage(raw: bytes, *, now: datetime, limits: Limits = DEFAULT_LIMITS) -> UsageEvent | Rejection:
     """Turn the bytes of one message into a valid usage event, or say exactly why not."""
     if len(raw) > limits.max_bytes:
         return Rejection("oversize", f"{len(raw)} bytes is more than the {limits.max_bytes} accepted")
-    try:
-        text = raw.decode(json.detect_encoding(raw), "surrogatepass")  # what json.loads does with bytes
-        data = _JSON.decode(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return Rejection("malformed_json", f"not a JSON document: {exc}")
-    except RecursionError:
-        return Rejection("malformed_json", "nested too deeply")
-    if not isinstance(data, dict):
-        return Rejection("schema_violation", f"expected a JSON object, got {type(data).__name__}")
-    if not _valid_unicode(text, data):
-        return Rejection(
-            "schema_violation", "a string holds an unpaired surrogate (\\ud800-\\udfff): not valid Unicode"
-        )
+    data = read_plain_object(raw)  # most events: whole quantities, plain UTF-8
+    if data is None:
+        try:
+            text = raw.decode(json.detect_encoding(raw), "surrogatepass")  # what json.loads does with bytes
+            data = _JSON.decode(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return Rejection("malformed_json", f"not a JSON document: {exc}")
+        except RecursionError:
+            return Rejection("malformed_json", "nested too deeply")
+        if not isinstance(data, dict):
+            return Rejection("schema_violation", f"expected a JSON object, got {type(data).__name__}")
+        if not _valid_unicode(text, data):
+            return Rejection(
+                "schema_violation", "a string holds an unpaired surrogate (\\ud800-\\udfff): not valid Unicode"
+            )
     if "schema_version" in data and data["schema_version"] != 1:
         return Rejection(
             "unsupported_schema_version", f"schema_version {data['schema_version']!r:.50} is not supported (1 is)"

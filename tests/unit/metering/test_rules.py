@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from schemas.usage import UsageEvent
 from services.metering.domain.model import DEFAULT_PRICE_BOOK, Limits, MeterPrice, PriceBook, Rejection, Tier
-from services.metering.domain.rules import billing_period, parse_usage, price, tiered_cost
+from services.metering.domain.rules import billing_period, parse_usage, price, read_plain_object, tiered_cost
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -117,6 +117,64 @@ def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
 def test_arbitrary_json_never_raises(document: object) -> None:
     raw = json.dumps(document).encode()
     assert isinstance(parse_usage(raw, now=NOW), UsageEvent | Rejection)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.decimals(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=6),
+    max_leaves=20,
+)
+
+
+def _exactly(raw: bytes) -> object:
+    return json.loads(raw, parse_float=Decimal)
+
+
+@given(st.dictionaries(st.text(max_size=10), JSON_VALUES, max_size=6), st.booleans())
+def test_the_fast_reader_reads_exactly_what_the_exact_reader_does_whenever_it_answers(
+    document: dict[str, object], ascii_only: bool
+) -> None:
+    raw = json.dumps(document, ensure_ascii=ascii_only, default=str).encode("utf-8", "surrogatepass")
+
+    fast = read_plain_object(raw)
+
+    if fast is not None:
+        assert fast == _exactly(raw)
+        assert all(type(v) is not float for v in fast.values())
+
+
+@given(st.binary(max_size=300))
+def test_the_fast_reader_never_answers_other_than_the_exact_reader_on_any_bytes(raw: bytes) -> None:
+    fast = read_plain_object(raw)
+
+    if fast is not None:
+        assert fast == _exactly(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"quantity": 0.1}',  # a fraction: a float to orjson
+        b'{"quantity": 1e3}',
+        b'{"quantity": 18446744073709551616}',  # beyond 64 bits: a float to orjson
+        b'{"properties": {"n": [1, 2.5]}}',  # nested
+        b'{"personnel": "\\ud800"}',  # an unpaired surrogate
+        b'\xef\xbb\xbf{"quantity": 1}',  # a byte-order mark
+        '{"quantity": 1}'.encode("utf-16"),
+        b"[1, 2]",
+        b'{"quantity": NaN}',
+    ],
+)
+def test_what_the_fast_reader_cannot_read_exactly_goes_to_the_exact_reader(raw: bytes) -> None:
+    assert read_plain_object(raw) is None
+
+
+def test_an_event_with_a_fractional_quantity_is_still_read_exactly() -> None:
+    raw = json.dumps(usage(quantity="x")).replace('"x"', "123456789012.123456").encode()
+
+    event = parse_usage(raw, now=NOW)
+
+    assert isinstance(event, UsageEvent) and event.quantity == Decimal("123456789012.123456")
 
 
 # --- billing periods -------------------------------------------------------------------------------------
