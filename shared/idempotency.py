@@ -15,6 +15,8 @@ import pydantic_core
 from pydantic import AwareDatetime, BaseModel, FutureDate, FutureDatetime, NaiveDatetime, PastDate, PastDatetime
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
+from schemas.common import json_time
+
 DUPLICATE_KEY = 11000
 
 
@@ -44,6 +46,32 @@ def fingerprint(model: BaseModel | dict[str, Any], *, float_free: bool = False) 
     except (pydantic_core.PydanticSerializationError, UnicodeEncodeError, ValueError):
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return hashlib.sha256(canonical).hexdigest()
+
+
+def fingerprint_fields(fields: dict[str, Any]) -> str:
+    """`fingerprint` of a float-free model's JSON data given as its field values (`model.__dict__`), with every
+    decimal already written as its JSON text: orjson writes the instants, UTC datetimes, as pydantic's JSON mode
+    does (`2026-12-02T09:30:00.000250Z`) in the call that writes the rest, where `model_dump(mode="json")` cost
+    2.5 µs a usage line and event and its own writing of an instant 1 µs. Only for models that hold no float
+    (`holds_no_float`: orjson writes floats its own way, `1e16`); property tests hold it equal to `fingerprint`
+    of the model's JSON data for the models it is used on. What orjson refuses (an integer beyond 64 bits, a lone
+    surrogate, a decimal left as one) is written as that JSON data first, then fingerprinted."""
+    try:
+        return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z)).hexdigest()
+    except orjson.JSONEncodeError:
+        return fingerprint(_json_data(fields))
+
+
+def _json_data(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_data(v) for v in value]
+    if isinstance(value, datetime):
+        return json_time(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
 
 
 _NESTED = (dict, list, tuple, float)

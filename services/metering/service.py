@@ -10,7 +10,7 @@ from typing import Any, Literal
 from schemas.common import json_time
 from schemas.money import json_credits
 from schemas.usage import UsageEvent
-from shared.idempotency import fingerprint
+from shared.idempotency import fingerprint_fields
 
 from .domain.model import Limits, PriceBook, Priced, Rejection, meter_name
 from .domain.rules import parse_usage, price
@@ -57,6 +57,12 @@ def usage_debits(outcomes: Sequence[Outcome], *, at: datetime) -> list[dict[str,
     return commands
 
 
+def event_fingerprint(event: UsageEvent) -> str:
+    """`fingerprint(event)` (its JSON data, the usage record keeps it): from its fields, the quantity written as the
+    schema writes a decimal (`fingerprint_fields`; a usage event holds no float)."""
+    return fingerprint_fields({**event.__dict__, "quantity": str(event.quantity)})
+
+
 @dataclass
 class MeteringService:
     store: UsageStore
@@ -97,7 +103,7 @@ class MeteringService:
             if isinstance(checked, Rejection):
                 outcomes[index] = Outcome("rejected", rejection=checked)
                 continue
-            item = ToRecord(event, fingerprint(event), checked.period, _pricing(event, book, anchor, checked))
+            item = ToRecord(event, event_fingerprint(event), checked.period, _pricing(event, book, anchor, checked))
             runs.setdefault(event.tenant_id, []).append((index, event, item))
         batch = [(tenant_id, [item for _, _, item in run]) for tenant_id, run in runs.items()]
         recorded_runs = await self.store.record_runs(batch, at=now) if batch else []

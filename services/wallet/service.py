@@ -7,8 +7,8 @@ from typing import Any
 
 from schemas import payments, topics
 from schemas import wallet as wire
-from schemas.money import from_micros, to_micros
-from shared.idempotency import fingerprint, holds_no_float
+from schemas.money import from_micros, json_credits, to_micros
+from shared.idempotency import fingerprint, fingerprint_fields
 
 from .batch import Item
 from .domain import events as ev
@@ -244,10 +244,12 @@ class LineDebit:
                               line.source, line.site, line.personnel, line.description)  # fmt: skip
 
     def fingerprint(self) -> str:
-        """The debit's: its JSON data with `issued_at` left out, as `_item` fingerprints every command (a line and
-        the envelope's text and integer hold no float)."""
-        data = {**self.line.model_dump(mode="json"), **_DEBIT_ENVELOPE, "tenant_id": self.tenant_id}
-        return fingerprint(data, float_free=holds_no_float(wire.UsageLine))
+        """The debit's: its JSON data with `issued_at` left out, as `_item` fingerprints every command. From the
+        line's fields, the amount written as the schema writes it (`fingerprint_fields`; a line and the envelope's
+        text and integer hold no float)."""
+        line = self.line
+        fields = {**line.__dict__, "amount": json_credits(line.amount), **_DEBIT_ENVELOPE, "tenant_id": self.tenant_id}
+        return fingerprint_fields(fields)
 
 
 _DEBIT_ENVELOPE = {"schema_version": 1, "kind": "debit"}
