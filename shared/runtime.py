@@ -4,13 +4,14 @@ the probes and metrics over HTTP (FastStream's ASGI application) and the run loo
 import asyncio
 import base64
 import contextlib
+import ctypes
 import gc
 import json
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pydantic_core
 import pymongo.errors
@@ -143,6 +144,35 @@ def settle_heap() -> None:
     gc.set_threshold(YOUNG_OBJECTS, older, oldest)
 
 
+TRIM_SECONDS = 10.0
+"""How often a worker gives the C heap's free memory back to the system (`return_free_memory`)."""
+
+
+def c_heap_trimmer() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, or None under another C library (musl, macOS), whose heaps need no such call."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return cast(Callable[[int], int], trim)
+
+
+async def return_free_memory(interval: float = TRIM_SECONDS) -> None:
+    """Every `interval` seconds, give the C heap's free pages back to the system (`malloc_trim`). What Python keeps
+    outside its small-object arenas (a message of metering's, some 10 kB; the lists and dictionaries of a batch)
+    lives in the C library's heap, and glibc returns only the top of it by itself: pages freed in the middle stay
+    counted. So the wallet's RSS grew with the size of metering's messages, to 161-172 MiB over 1M events with
+    batches of 2,000 usage events, where one `malloc_trim` (called from gdb) brought it from 172 to 100 MiB. A
+    trim of a 100 MiB heap takes some 20 ms."""
+    trim = c_heap_trimmer()
+    if trim is None:
+        return
+    while True:
+        await asyncio.sleep(interval)
+        trim(0)
+
+
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -244,13 +274,18 @@ class Worker:
 
     def application(self, lifespan: Callable[[], Any]) -> AsgiFastStream:
         """The worker's FastStream application, its consumers and its probes (`probes`) in one process. Once the
-        service's `lifespan` has set it up, the heap is settled (`settle_heap`)."""
+        service's `lifespan` has set it up, the heap is settled (`settle_heap`) and its free memory given back to
+        the system every `TRIM_SECONDS` (`return_free_memory`)."""
 
         @contextlib.asynccontextmanager
         async def settled() -> AsyncIterator[None]:
             async with lifespan():
                 settle_heap()
+                trimming = asyncio.create_task(return_free_memory())
                 yield
+                trimming.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await trimming
 
         return AsgiFastStream(self.broker, asgi_routes=probes(self.health), lifespan=settled)
 

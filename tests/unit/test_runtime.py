@@ -1,6 +1,8 @@
 """The message middleware: retries what can succeed later, dead-letters a poison message after a few tries."""
 
+import asyncio
 import gc
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +55,7 @@ def letters(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
     monkeypatch.setattr(MessageContext, "dead_letter", dead_letter)
     monkeypatch.setattr(MessageContext, "attempts", {})
-    monkeypatch.setattr(runtime.asyncio, "sleep", no_pause)
+    monkeypatch.setattr(asyncio, "sleep", no_pause)
     return sent
 
 
@@ -143,3 +145,34 @@ def test_a_settled_heap_keeps_start_up_out_of_the_collectors_sight_and_collects_
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(runtime.c_heap_trimmer() is None, reason="glibc only: other C libraries return freed memory")
+def test_memory_freed_in_the_middle_of_the_c_heap_goes_back_to_the_system_when_trimmed() -> None:
+    trim = runtime.c_heap_trimmer()
+    assert trim is not None
+    blocks = [bytes(2000) + bytes([i % 256]) for i in range(40_000)]  # ~80 MiB in the C heap (over 512 bytes each)
+    kept = blocks[::10]  # one in ten stays: the heap cannot shrink from its top
+    del blocks
+    before = _rss_mib()
+
+    trim(0)
+
+    assert _rss_mib() < before - 40, "the free pages between the kept blocks went back"
+    assert len(kept) == 4_000
+
+
+async def test_a_worker_trims_its_c_heap_every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(runtime, "c_heap_trimmer", lambda: calls.append)
+
+    task = asyncio.create_task(runtime.return_free_memory(interval=0.01))
+    await asyncio.sleep(0.1)
+    task.cancel()
+
+    assert len(calls) >= 3 and set(calls) == {0}
