@@ -1,6 +1,7 @@
 """Event -> balance under live traffic, rate by rate, and where the time goes.
 
     .venv/bin/python -m benchmarks.live_latency [--rates 50,500,1500] [--seconds 15] [--tenants 50] [--warmup 20000]
+        [--linger-ms 0]
 
 One metering and one wallet worker on the embedded stack (or the configured servers), 50 tenants, a 20,000-event
 warm-up (`--warmup`; `make bench` measures its latency after 100,000: on the embedded server, whose oplog keeps
@@ -12,6 +13,7 @@ that rate for `--seconds`. For each rate it prints:
   pipeline keeping up, rising is a queue;
 - the split: publish -> metering (the usage record's `received_at`, taken as metering starts the event's batch)
   and metering -> ledger;
+- each process's share of a core over the run (the database server, the broker, the workers, this client);
 - per worker, the batches its hot handler ran, their mean duration and the share of the wall time it spent in
   them (FastStream's `faststream_received_processed_messages_duration_seconds`), beside its CPU: a handler busy
   most of the time on a small share of a core is waiting, on the database server or the broker.
@@ -72,10 +74,12 @@ async def received_at(settings: Settings, prefix: str) -> dict[str, float]:
         await client.close()
 
 
-async def one_rate(settings: Settings, tenants: list[str], rate: float, seconds: float) -> list[tuple[float, float]]:
+async def one_rate(
+    settings: Settings, tenants: list[str], rate: float, seconds: float, linger_ms: int
+) -> list[tuple[float, float]]:
     """(event -> balance, publish -> metering) of every event sent at `rate`, in sending order."""
     before = await ledger_count(settings)
-    prefix, sent = await send_at_rate(settings, tenants, rate, seconds)
+    prefix, sent = await send_at_rate(settings, tenants, rate, seconds, linger_ms=linger_ms)
     entries = await recorded_at(settings, prefix, len(sent), before)
     received = await received_at(settings, prefix)
     return [(entries[c].timestamp() - t, received.get(c, t) - t) for c, t in sent.items() if c in entries]
@@ -93,6 +97,12 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=int, default=20_000, help="Events run through the pipeline at full speed before the rates."
     )
+    parser.add_argument(
+        "--linger-ms",
+        type=int,
+        default=0,
+        help="The load generator's producer linger (0, as `make bench`: one produce request an event at most rates).",
+    )
     args = parser.parse_args()
     with stack(f"live{uuid.uuid4().hex[:6]}") as settings:
         asyncio.run(ensure_topics(settings))
@@ -105,7 +115,7 @@ def main() -> None:
                 asyncio.run(pipeline(settings, tenants, args.warmup, done, progress))
             for rate in (float(r) for r in args.rates.split(",")):
                 handled, cpu, started = handler_time(workers), CpuMeter(), time.perf_counter()
-                timings = asyncio.run(one_rate(settings, tenants, rate, args.seconds))
+                timings = asyncio.run(one_rate(settings, tenants, rate, args.seconds, args.linger_ms))
                 used, elapsed, handled_now = cpu.take(), time.perf_counter() - started, handler_time(workers)
                 waits = [total for total, _ in timings]
                 q = statistics.quantiles(sorted(waits), n=100, method="inclusive")
@@ -117,6 +127,7 @@ def main() -> None:
                 rest = statistics.median(total - f for total, f in timings)
                 print(f"  publish -> metering p50 {ms(first[49])} ms, p99 {ms(first[98])}; "
                       f"metering -> ledger p50 {ms(rest)} ms")  # fmt: skip
+                print("  share of a core:", ", ".join(f"{k} {v / elapsed:.0%}" for k, v in sorted(used.items())))
                 for name in workers:
                     batches = handled_now[name][0] - handled[name][0]
                     busy = handled_now[name][1] - handled[name][1]

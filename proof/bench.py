@@ -209,11 +209,12 @@ async def pipeline(settings: Settings, tenants: list[str], size: int, done_befor
 
 
 async def send_at_rate(
-    settings: Settings, tenants: list[str], rate: float, seconds: float
+    settings: Settings, tenants: list[str], rate: float, seconds: float, *, linger_ms: int = 0
 ) -> tuple[str, dict[str, float]]:
     """Events at `rate`/s for `seconds`, round-robin over the tenants. Returns their id prefix and, per debit
-    command id (`usage:<event id>`), the time each was handed to the producer."""
-    producer = AIOKafkaProducer(**admin_kwargs(settings), acks="all", enable_idempotence=False, linger_ms=0)
+    command id (`usage:<event id>`), the time each was handed to the producer (the linger, if any, is in the
+    latency measured from it)."""
+    producer = AIOKafkaProducer(**admin_kwargs(settings), acks="all", enable_idempotence=False, linger_ms=linger_ms)
     await producer.start()
     sent: dict[str, float] = {}
     prefix = f"lat-{uuid.uuid4().hex[:4]}"
