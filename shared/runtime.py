@@ -162,9 +162,9 @@ async def return_free_memory(interval: float = TRIM_SECONDS) -> None:
     """Every `interval` seconds, give the C heap's free pages back to the system (`malloc_trim`). What Python keeps
     outside its small-object arenas (a message of metering's, some 10 kB; the lists and dictionaries of a batch)
     lives in the C library's heap, and glibc returns only the top of it by itself: pages freed in the middle stay
-    counted. So the wallet's RSS grew with the size of metering's messages, to 161-172 MiB over 1M events with
-    batches of 2,000 usage events, where one `malloc_trim` (called from gdb) brought it from 172 to 100 MiB. A
-    trim of a 100 MiB heap takes some 20 ms."""
+    counted. In the wallet with 4 MiB fetches and metering's batches of 2,000, one `malloc_trim` (called from gdb)
+    brought it from 172 to 100 MiB; what still grew past that was the fetched data (`FETCH_MAX_BYTES`). A trim of
+    a 100 MiB heap takes some 20 ms."""
     trim = c_heap_trimmer()
     if trim is None:
         return
