@@ -83,6 +83,57 @@ async def test_a_command_that_makes_no_entry_keeps_a_marker_document(wallet) -> 
     assert await store.count_markers("usage:") == 1
 
 
+async def test_a_debit_applied_before_is_a_duplicate_even_where_the_wallet_would_refuse_it_now(ops, wallet) -> None:
+    """A worker writes a batch's entries before reading whether they are stored (the unique entry ids refuse a
+    second copy). A redelivered debit the wallet would refuse now makes no entry to collide: it is looked up
+    before its refusal is written, and it stays the duplicate of what it did."""
+    service, store, db = wallet
+    await service.handle(_grant("grant-1", "0.15"))
+    first = await service.handle(_debit("usage:e-1"))  # the balance is 0 after it
+    fresh_worker = WalletService(MongoWalletStore(ops.mongo, db, cache_size=10), _Admins(), lambda: NOW)
+
+    again = await fresh_worker.handle(_debit("usage:e-1"))
+
+    assert first.status == "applied"
+    assert (again.status, again.events) == ("duplicate", first.events)
+    assert await db["applied_commands"].count_documents({"command_id": "usage:e-1"}) == 0, "no refusal recorded"
+    assert await store.sum_of_entries("acme") == (0, 2)
+    assert (await fresh_worker.handle(_debit("usage:e-2"))).events[0]["event"]["kind"] == "debit.rejected"
+
+
+async def test_a_debit_refused_before_is_a_duplicate_even_where_the_wallet_could_pay_it_now(ops, wallet) -> None:
+    service, store, db = wallet
+    refused = await service.handle(_debit("usage:e-1"))  # a new wallet has the hard policy and no credits
+    await service.handle(_grant("grant-1", "1"))
+    fresh_worker = WalletService(MongoWalletStore(ops.mongo, db, cache_size=10), _Admins(), lambda: NOW)
+
+    again = await fresh_worker.handle(_debit("usage:e-1"))
+
+    assert (again.status, again.events) == ("duplicate", refused.events)
+    assert await store.sum_of_entries("acme") == (1_000_000, 1), "the grant alone"
+    assert (await store.wallet("acme")).balance == 1_000_000
+
+
+async def test_a_batch_redelivered_to_a_fresh_worker_is_recognised_whole(ops, wallet, monkeypatch) -> None:
+    """The redelivered batch is written first, refused by the entries' unique ids, and run again reading them:
+    every line is a duplicate of what it did, and the batch after it (a redelivery comes in bursts) reads first."""
+    service, store, db = wallet
+    monkeypatch.setattr(mongo, "BUCKET_SIZE", 3)
+    await service.handle(_grant("grant-1", "10"))
+    lines = [_line(n) for n in range(1, 8)]
+    first = await service.handle_batch(list(lines))
+    fresh_worker = WalletService(MongoWalletStore(ops.mongo, db, cache_size=10), _Admins(), lambda: NOW)
+
+    again = await fresh_worker.handle_batch(list(lines))
+    after = await fresh_worker.handle_batch([lines[0], _line(8)])
+
+    assert [a.status for _, a in first] == ["applied"] * 7
+    assert [(a.status, a.events) for _, a in again] == [("duplicate", a.events) for _, a in first]
+    assert [a.status for _, a in after] == ["duplicate", "applied"]
+    assert await store.sum_of_entries("acme") == (10_000_000 - 8 * 150_000, 9)
+    assert (await store.wallet("acme")).balance == (await store.sum_of_entries("acme"))[0]
+
+
 async def test_a_marker_stored_before_markers_moved_into_entries_still_makes_a_redelivery_a_duplicate(
     wallet,
 ) -> None:

@@ -155,6 +155,10 @@ class VersionConflict(Exception):
     """Another worker changed the wallet between our read and our write: retry the command."""
 
 
+class AppliedBefore(Exception):
+    """A command the batch refused had made an entry before: run the batch again, reading every marker."""
+
+
 def ledger_filter(tenant_id: str, query: LedgerQuery | None) -> Document:
     """Every read is scoped by tenant first; the filters only narrow it."""
     found: Document = {"tenant_id": tenant_id}
@@ -187,6 +191,7 @@ class MongoWalletStore:
         self._wallets = db["wallets"]
         self._ledger = db["ledger"]
         self._applied = db["applied_commands"]
+        self._insert_first = True
 
     async def create_indexes(self) -> None:
         await self._ledger.create_index([("tenant_id", ASCENDING), ("sequence", DESCENDING)])
@@ -231,9 +236,10 @@ class MongoWalletStore:
         return list(made.values()), unmade
 
     async def _entries_by_id(
-        self, entry_ids: list[str], session: AsyncClientSession | None = None
+        self, entry_ids: list[str], session: AsyncClientSession | None = None, *, in_buckets: bool = True
     ) -> list[tuple[str | None, Document]]:
-        """The stored entries among `entry_ids`, each with the id of the bucket holding it (None: stored alone)."""
+        """The stored entries among `entry_ids`, each with the id of the bucket holding it (None: stored alone).
+        `in_buckets=False`: only the entries stored alone."""
         wanted = set(entry_ids)
         found: list[tuple[str | None, Document]] = []
         async for doc in self._ledger.find({"_id": {"$in": entry_ids}}, session=session):
@@ -243,7 +249,7 @@ class MongoWalletStore:
         # value by value (SecantusDB does), so a redelivered batch, whose entries are all stored, cost ~80 ms per
         # 500 ids asked at once and ~10 ms in lists of 100; a batch of new commands, which finds none, ~2 ms more.
         read: set[str] = set()
-        for start in range(0, len(entry_ids), BUCKET_SIZE):
+        for start in range(0, len(entry_ids) if in_buckets else 0, BUCKET_SIZE):
             part = entry_ids[start : start + BUCKET_SIZE]
             async for doc in self._ledger.find({"entries._id": {"$in": part}}, session=session):
                 if doc["_id"] not in read:  # a bucket holding ids of two lists comes back twice
@@ -306,14 +312,15 @@ class MongoWalletStore:
         return applied
 
     async def _seen(
-        self, marker_ids: list[str], main_ids: list[str], session: AsyncClientSession
+        self, marker_ids: list[str], main_ids: list[str], session: AsyncClientSession, *, in_buckets: bool = True
     ) -> dict[str, dict[str, Marker]]:
         """Tenant -> command id -> marker, for the commands of a batch applied before: in their entries, or in
-        `applied_commands` for those that made none (and for entries older than the move)."""
+        `applied_commands` for those that made none (and for entries older than the move). `in_buckets=False`:
+        not the entries in buckets (the batch's inserts check those, see `apply_runs`)."""
         seen: dict[str, dict[str, Marker]] = {}
         async for doc in self._applied.find({"_id": {"$in": marker_ids}}, session=session):
             seen.setdefault(doc["tenant_id"], {})[doc["command_id"]] = marker_of(doc)
-        for _, entry in await self._entries_by_id(main_ids, session):
+        for _, entry in await self._entries_by_id(main_ids, session, in_buckets=in_buckets):
             if "fingerprint" in entry:
                 seen.setdefault(entry["tenant_id"], {})[entry["command_id"]] = marker_of(entry)
         return seen
@@ -326,16 +333,27 @@ class MongoWalletStore:
         wallet another worker has changed since (its tenant's partition moved) fails the version guard of the
         write; the batch then runs again from freshly read wallets. A run that applied commands without changing
         its kept wallet (a rejected debit) writes a guard of the version alone, so no decision stands on a stale
-        wallet."""
+        wallet.
+
+        The entries in buckets are not read first for the commands that make an entry: a command applied before
+        made the same main entry, whose id the unique index on `entries._id` refuses, and the batch runs again
+        reading them. Only the commands that make no entry now (a refusal) are looked up there, after their
+        decision, and a batch that finds one applied runs again reading. After a batch that met commands applied
+        before (a redelivery comes in bursts), the next one reads first, until a batch meets none. The markers in
+        `applied_commands` and the entries stored alone are always read: an insert cannot check those."""
         marker_ids = [self._marker_id(t, i.command_id) for t, items in runs for i in items]
         main_ids = [entry_id_for(t, i.command_id) for t, items in runs for i in items]
         target_ids = [i.target_entry_id for _, items in runs for i in items if i.target_entry_id]
         use_cache = True
         final: dict[str, Wallet] = {}
+        met_applied = False
 
         async def work(session: AsyncClientSession) -> list[list[Applied]]:
+            nonlocal met_applied
+            insert_first = use_cache and self._insert_first
             wallets = await self._current([t for t, _ in runs], session, use_cache=use_cache)
-            seen = await self._seen(marker_ids, main_ids, session)
+            seen = await self._seen(marker_ids, main_ids, session, in_buckets=not insert_first)
+            met_applied = any(seen.values())
             targets: dict[str, dict[str, LedgerEntry]] = {}
             holder: dict[str, str | None] = {}  # entry id -> the bucket holding it (None: stored alone)
             if target_ids:
@@ -354,6 +372,8 @@ class MongoWalletStore:
                 for mark in run.marks:  # on stored entries, which were read as targets
                     await self._mark(tenant_id, holder[mark.entry_id], mark, session)
                 writes.wallet(current, run.wallet, guard=kept and bool(run.markers))
+            if insert_first and await self._made_entries(writes.markers, session):
+                raise AppliedBefore
             await writes.run(self, session)
             final.clear()
             final.update({t: writes.changed.get(t) or wallets[t][0] for t, _ in runs})
@@ -368,14 +388,25 @@ class MongoWalletStore:
                 continue
             except Exception as exc:
                 self._forget([t for t, _ in runs])
-                if not is_duplicate_key(exc):
+                if not (isinstance(exc, AppliedBefore) or is_duplicate_key(exc)):
                     raise
-                # Another worker applied some of these first, or created a wallet: run again, they are seen.
+                # Applied before (an entry this batch made again, or a command it refused), applied by another
+                # worker first, or a wallet created meanwhile: run again reading, they are seen.
+                met_applied = True
             else:
                 for wallet in final.values():  # committed: these are the stored wallets now
                     self._keep(wallet)
+                self._insert_first = not met_applied
                 return results
         raise VersionConflict(f"wallets kept changing under a batch of {len(marker_ids)} commands")
+
+    async def _made_entries(self, markers: list[Document], session: AsyncClientSession) -> bool:
+        """Whether a command the batch keeps a marker document for (one that makes no entry now, a refusal) made
+        an entry before: that document cannot collide with the entry, so the entry is looked up."""
+        if not markers:
+            return False
+        main_ids = [entry_id_for(d["tenant_id"], d["command_id"]) for d in markers]
+        return any("fingerprint" in entry for _, entry in await self._entries_by_id(main_ids, session))
 
     async def _mark(self, tenant_id: str, bucket_id: str | None, mark: EntryMark, session: AsyncClientSession) -> None:
         """Amend a stored entry a refund or a void names, where it is stored."""
