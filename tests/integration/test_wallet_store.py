@@ -116,7 +116,7 @@ async def test_a_debit_refused_before_is_a_duplicate_even_where_the_wallet_could
 
 async def test_a_batch_redelivered_to_a_fresh_worker_is_recognised_whole(ops, wallet, monkeypatch) -> None:
     """The redelivered batch is written first, refused by the entries' unique ids, and run again reading them:
-    every line is a duplicate of what it did, and the batch after it (a redelivery comes in bursts) reads first."""
+    every line is a duplicate of what it did, and the batch after it still tells its old line from its new one."""
     service, store, db = wallet
     monkeypatch.setattr(mongo, "BUCKET_SIZE", 3)
     await service.handle(_grant("grant-1", "10"))

@@ -392,7 +392,6 @@ class MongoWalletStore:
                     raise
                 # Applied before (an entry this batch made again, or a command it refused), applied by another
                 # worker first, or a wallet created meanwhile: run again reading, they are seen.
-                met_applied = True
             else:
                 for wallet in final.values():  # committed: these are the stored wallets now
                     self._keep(wallet)
