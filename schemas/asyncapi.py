@@ -35,6 +35,8 @@ CHANNELS: list[Channel] = [
      [wallet.EntryRecorded, wallet.DebitRejected, wallet.CommandRefused, wallet.ThresholdCrossed,
       wallet.ThresholdRecovered, wallet.TopUpRequested, wallet.TopUpSucceeded, wallet.TopUpFailed,
       wallet.SettingsChanged], KEY_TENANT),
+    (topics.WALLET_REJECTIONS, "The debit.rejected events of wallet.events again, alone (metering counts them).",
+     "receive", [wallet.DebitRejected], KEY_TENANT),
     (topics.SUBSCRIPTIONS_COMMANDS, "Plan, seats, add-ons, billing info: each command id is applied once.", "send",
      [subscriptions.Start, subscriptions.ChangePlan, subscriptions.ChangeSeats, subscriptions.ChangeInterval,
       subscriptions.ChangeAddOn, subscriptions.Cancel, subscriptions.Reactivate, subscriptions.SetBillingInfo,

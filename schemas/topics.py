@@ -7,6 +7,9 @@ USAGE_DLQ = "usage.dlq"
 METERING_PRICES = "metering.prices"
 WALLET_COMMANDS = "wallet.commands"
 WALLET_EVENTS = "wallet.events"
+WALLET_REJECTIONS = "wallet.rejections"
+"""The `debit.rejected` events of `wallet.events` again, alone: for a consumer that needs only those (metering
+counts them in the usage report) and should not read the event every debit makes."""
 WALLET_SPEND_STATE = "wallet.spend-state"
 WALLET_DLQ = "wallet.dlq"
 PAYMENTS_REQUESTS = "payments.requests"
@@ -37,6 +40,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(METERING_PRICES, DEFAULT_PARTITIONS, compacted=True),
     TopicSpec(WALLET_COMMANDS, DEFAULT_PARTITIONS),
     TopicSpec(WALLET_EVENTS, DEFAULT_PARTITIONS),
+    TopicSpec(WALLET_REJECTIONS, DEFAULT_PARTITIONS),
     TopicSpec(WALLET_SPEND_STATE, DEFAULT_PARTITIONS, compacted=True),
     TopicSpec(WALLET_DLQ, DEFAULT_PARTITIONS),
     TopicSpec(PAYMENTS_REQUESTS, DEFAULT_PARTITIONS),

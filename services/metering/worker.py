@@ -92,13 +92,11 @@ def build_router(
             if event_id is not None:
                 await service.store.mark_rejected(str(event.get("tenant_id", "")), event_id)
 
-    # Every debit makes a wallet event and only rejections matter here: read in batches, one offset commit each.
-    @router.subscriber(topics.WALLET_EVENTS, group_id=f"{group}-wallet-events", **batched)  # type: ignore[untyped-decorator]
-    async def on_wallet_events(records: Records) -> None:
-        # A rejection's JSON holds its kind verbatim: every other event (an entry per debit) is passed over here,
-        # before a coroutine is made for it.
-        rejections = [r for r in records if b"debit.rejected" in (r.value or b"")]
-        await for_each_record(worker, rejections, on_wallet_event)
+    # Only rejections matter here, and the wallet publishes them alone on `wallet.rejections` too: reading
+    # `wallet.events`, which holds an event per debit, cost metering a sixth of its CPU per usage event.
+    @router.subscriber(topics.WALLET_REJECTIONS, group_id=f"{group}-rejections", **batched)  # type: ignore[untyped-decorator]
+    async def on_wallet_rejections(records: Records) -> None:
+        await for_each_record(worker, records, on_wallet_event)
 
     subscribe_directory(router, worker, directory, group)
 

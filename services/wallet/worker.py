@@ -41,6 +41,18 @@ def _count(outcomes: Iterable[Applied]) -> None:
         WALLET_OUTCOMES.labels(kind).inc(count)
 
 
+def published(tenant_id: str, events: Iterable[dict[str, Any]]) -> list[tuple[str, str, Any]]:
+    """(topic, key, event) of each event a command made, in order; a `debit.rejected` is also published alone on
+    `wallet.rejections` (metering counts rejections there without reading the event every debit makes). Its
+    stored marker keeps the events as made: a redelivered command publishes both again."""
+    out: list[tuple[str, str, Any]] = []
+    for e in events:
+        out.append((e["topic"], tenant_id, e["event"]))
+        if e["topic"] == topics.WALLET_EVENTS and e["event"].get("kind") == "debit.rejected":
+            out.append((topics.WALLET_REJECTIONS, tenant_id, e["event"]))
+    return out
+
+
 def in_parts(groups: Iterable[list[T]], limit: int) -> Iterator[list[T]]:
     """The groups' items in order, in parts of at most `limit` items; a group is never split (one larger than
     `limit` is a part of its own). Groups are taken from `groups` as the parts are made, one ahead."""
@@ -92,7 +104,7 @@ def build_router(
                 detail = f"{command.tenant_id}: {_id_of(command)} was applied with another payload"
                 await worker.dead_letter_record(record_of[id(command)], "conflict", detail)
                 continue
-            out += [(e["topic"], command.tenant_id, e["event"]) for e in applied.events]
+            out += published(command.tenant_id, applied.events)
             if applied.wallet is not None:
                 final[command.tenant_id] = applied.wallet
         _count(a for _, a in outcomes)

@@ -1,12 +1,13 @@
-"""How the wallet worker cuts a batch of records into the parts it applies, one transaction each, and counts what
-it applied."""
+"""How the wallet worker cuts a batch of records into the parts it applies, one transaction each, counts what it
+applied and publishes what the commands made."""
 
 from collections.abc import Iterator
 
 from prometheus_client import REGISTRY
 
+from schemas import topics
 from services.wallet.ports import Applied
-from services.wallet.worker import _count, in_parts
+from services.wallet.worker import _count, in_parts, published
 
 
 def test_records_are_applied_in_order_in_parts_of_at_most_the_batch_size_never_splitting_a_record() -> None:
@@ -50,3 +51,19 @@ def test_a_batch_counts_the_events_of_the_commands_it_applied_by_kind_and_not_th
     _count([Applied("applied", [recorded]), Applied("applied", [recorded, crossed]), Applied("duplicate", [recorded])])
 
     assert (counted("entry.recorded"), counted("threshold.crossed")) == (before[0] + 2, before[1] + 1)
+
+
+def test_a_rejection_is_published_on_the_wallet_events_and_again_alone_for_those_who_need_only_rejections() -> None:
+    entry = {"kind": "entry.recorded", "event_id": "e1"}
+    rejected = {"kind": "debit.rejected", "event_id": "rejected:t1:usage:x"}
+    crossed = {"kind": "threshold.crossed", "event_id": "c1"}
+    made = [{"topic": topics.WALLET_EVENTS, "event": e} for e in (entry, rejected, crossed)]
+    requested = {"topic": topics.PAYMENTS_REQUESTS, "event": {"kind": "payment.requested"}}
+
+    assert published("t1", [*made, requested]) == [
+        (topics.WALLET_EVENTS, "t1", entry),
+        (topics.WALLET_EVENTS, "t1", rejected),
+        (topics.WALLET_REJECTIONS, "t1", rejected),
+        (topics.WALLET_EVENTS, "t1", crossed),
+        (topics.PAYMENTS_REQUESTS, "t1", requested["event"]),
+    ]
