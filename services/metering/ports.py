@@ -23,6 +23,10 @@ class ToRecord:
     fingerprint: str
     period: Period
     pricing: Callable[[Decimal], Priced]
+    tiered: bool = True
+    """Its price depends on the units its period had before (tiers): the store prices it from the aggregate's
+    stored units and guards the aggregate's update by them. A flat price does not: its aggregate is added to
+    unread and unguarded (an increment is exact whatever another worker added meanwhile)."""
 
 
 class UsageStore(Protocol):

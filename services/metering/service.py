@@ -103,7 +103,8 @@ class MeteringService:
             if isinstance(checked, Rejection):
                 outcomes[index] = Outcome("rejected", rejection=checked)
                 continue
-            item = ToRecord(event, event_fingerprint(event), checked.period, _pricing(event, book, anchor, checked))
+            pricing = _pricing(event, book, anchor, checked)
+            item = ToRecord(event, event_fingerprint(event), checked.period, pricing, checked.tiered)
             runs.setdefault(event.tenant_id, []).append((index, event, item))
         batch = [(tenant_id, [item for _, _, item in run]) for tenant_id, run in runs.items()]
         recorded_runs = await self.store.record_runs(batch, at=now) if batch else []

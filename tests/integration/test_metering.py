@@ -295,6 +295,47 @@ async def test_a_worker_keeping_an_aggregate_another_worker_added_to_prices_from
         await ops.mongo.drop_database(database.name)
 
 
+async def test_a_flat_priced_aggregate_two_workers_add_to_is_only_incremented_and_a_tiered_event_then_reads_it(
+    ops, tenant_id
+) -> None:
+    """A flat price does not look at the units its period had before: its aggregate is incremented, not read, and
+    the increment needs no guard, so a worker whose partition moved and back prices nothing twice. A tiered event
+    after them is priced from the stored units (none were kept from the flat batches)."""
+    at = datetime.now(UTC)
+    priced: list[tuple[str, Decimal]] = []
+
+    def counted(event_id: str, *, tiered: bool) -> ToRecord:
+        item = _to_record(tenant_id, event_id, at)
+
+        def pricing(used_before: Decimal) -> Priced:
+            priced.append((event_id, used_before))
+            return item.pricing(used_before)
+
+        return ToRecord(item.event, item.fingerprint, item.period, pricing, tiered)
+
+    database = ops.mongo[f"metering-{tenant_id}"]
+    first = MongoUsageStore(ops.mongo, database, dedup_window=timedelta(days=35), cache_size=10)
+    second = MongoUsageStore(ops.mongo, database, dedup_window=timedelta(days=35), cache_size=10)
+    try:
+        await first.record_runs([(tenant_id, [counted("e-1", tiered=False), counted("e-2", tiered=False)])], at=at)
+        await second.record_runs([(tenant_id, [counted("e-3", tiered=False)])], at=at)
+        priced.clear()
+        [[recorded]] = await first.record_runs([(tenant_id, [counted("e-4", tiered=False)])], at=at)
+
+        assert recorded.status == "new"
+        assert [event_id for event_id, _ in priced] == ["e-4"], "priced once: no guard failed, nothing ran again"
+        [row] = await first.usage(tenant_id)
+        assert (row["count"], row["units"], row["credits"]) == (4, "4", "0.6")
+
+        priced.clear()
+        await first.record_runs([(tenant_id, [counted("e-5", tiered=True)])], at=at)
+        assert priced == [("e-5", Decimal(4))], "a tiered event is priced from the stored units, read once"
+        [row] = await first.usage(tenant_id)
+        assert (row["count"], row["units"]) == (5, "5")
+    finally:
+        await ops.mongo.drop_database(database.name)
+
+
 async def test_only_events_that_can_have_come_last_month_are_looked_up_in_last_months_records(ops, tenant_id) -> None:
     """A record is looked for in the months it can be in: an event that occurred after this month began (with the
     clock margin and how far ahead of its receipt an event may occur) was first received this month."""

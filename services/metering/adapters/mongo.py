@@ -183,6 +183,11 @@ class MongoUsageStore:
         record_ids = [f"{t}|{i.event.event_id}" for t, items in runs for i in items]
         occurred = [i.event.occurred_at for _, items in runs for i in items]
         aggregate_ids = list({f"{t}|{i.event.type}|{i.period.key}" for t, items in runs for i in items})
+        # Only tiers look at the units a period had before: the aggregates of tiered events are read (or kept) and
+        # their update guarded by those units; the others are only added to.
+        tiered = list(
+            dict.fromkeys(f"{t}|{i.event.type}|{i.period.key}" for t, items in runs for i in items if i.tiered)
+        )
         target = segment_of(at)
         await self._ensure_segment(target)
 
@@ -196,11 +201,11 @@ class MongoUsageStore:
             insert_first = use_cache and self._insert_first
             seen = await self._stored_records(record_ids, at, session, occurred=occurred, insert_first=insert_first)
             found_stored = bool(seen)
-            units = {a: self._units[a] for a in aggregate_ids if use_cache and a in self._units}
-            if unread := [a for a in aggregate_ids if a not in units]:
+            units = {a: self._units[a] for a in tiered if use_cache and a in self._units}
+            if unread := [a for a in tiered if a not in units]:
                 found = self._aggregates.find({"_id": {"$in": unread}}, {"units": 1}, session=session)
                 units |= {d["_id"]: d.get("units", 0) async for d in found}
-            before = dict(units)  # each aggregate's units as read or kept: the guard of its update
+            before = {a: units.get(a, 0) for a in tiered}  # as read or kept (0: none yet): the guard of its update
             tally = _tally(runs, seen, units, at)
             all_results, records, sums, distinct = tally.results, tally.records, tally.sums, tally.distinct
             if records:
@@ -211,7 +216,7 @@ class MongoUsageStore:
             if distinct:
                 known.update(await self._add_distinct(distinct, session, use_cache=use_cache))
             kept.clear()
-            kept.update({a: units[a] for a in aggregate_ids if a in units})
+            kept.update({a: units[a] for a in tiered if a in units})
             return all_results
 
         for attempt in range(5):
@@ -227,6 +232,8 @@ class MongoUsageStore:
                 # some of these first, or changed a kept aggregate (its tenant's partition moved; the guarded
                 # update then tried to insert it again): run again from what is stored.
             else:
+                for aggregate_id in set(aggregate_ids) - kept.keys():  # added to unguarded: what is kept is stale
+                    self._units.pop(aggregate_id, None)
                 self._keep(kept, known)  # committed: these are the stored values now
                 self._insert_first = not found_stored
                 return results
@@ -238,7 +245,9 @@ class MongoUsageStore:
         await self._aggregates.bulk_write(
             [
                 UpdateOne(
-                    _unchanged_since(aggregate_id, before.get(aggregate_id, 0)),
+                    _unchanged_since(aggregate_id, before[aggregate_id])
+                    if aggregate_id in before
+                    else {"_id": aggregate_id},
                     {
                         "$inc": {k: total[k] for k in ("count", "amount", "quantity", "units")},
                         "$max": {"max_quantity": total["max"]},
