@@ -1,7 +1,7 @@
 """Event -> balance under live traffic, rate by rate, and where the time goes.
 
     .venv/bin/python -m benchmarks.live_latency [--rates 50,500,1500] [--seconds 15] [--tenants 50] [--warmup 20000]
-        [--linger-ms 0]
+        [--linger-ms 5]
 
 One metering and one wallet worker on the embedded stack (or the configured servers), 50 tenants, a 20,000-event
 warm-up (`--warmup`; `make bench` measures its latency after 100,000: on the embedded server, whose oplog keeps
@@ -31,7 +31,15 @@ from pathlib import Path
 from rich.progress import Progress
 
 from creditflow.supervisor import WorkerProcess
-from proof.bench import CpuMeter, ledger_count, pipeline, recorded_at, send_at_rate, setup_tenants
+from proof.bench import (
+    PRODUCER_LINGER_MS,
+    CpuMeter,
+    ledger_count,
+    pipeline,
+    recorded_at,
+    send_at_rate,
+    setup_tenants,
+)
 from schemas import topics
 from shared.config import Settings
 from shared.kafka import ensure_topics
@@ -100,8 +108,9 @@ def main() -> None:
     parser.add_argument(
         "--linger-ms",
         type=int,
-        default=0,
-        help="The load generator's producer linger (0, as `make bench`: one produce request an event at most rates).",
+        default=PRODUCER_LINGER_MS,
+        help="The load generator's producer linger (5, as `make bench` and the producer client; 0: one produce "
+        "request an event at most rates).",
     )
     args = parser.parse_args()
     with stack(f"live{uuid.uuid4().hex[:6]}") as settings:
