@@ -54,3 +54,20 @@ def own_events(tenant_id: str, entry: LedgerEntry) -> list[dict[str, Any]]:
     on the entry, `reversed_amount` and `voided_by`, are not in the event.)"""
     recorded = in_milliseconds(entry.recorded_at)
     return [{"topic": topics.WALLET_EVENTS, "event": entry_recorded(tenant_id, recorded, entry)}]
+
+
+def are_own_events(tenant_id: str, events: list[dict[str, Any]], entry: LedgerEntry) -> bool:
+    """Whether `events`, which the wallet made from `entry` as it recorded it (`to_wire`), are `own_events(tenant_id,
+    entry)`: one `entry.recorded` event of this entry, recorded at the instant the stored entry gives back. Only
+    what tells one such event from another is compared, not the event built again (0.25 µs against 2.5, a
+    twentieth of the wallet's CPU per debit): its other fields are the entry's, and what a later void or refund
+    amends on the entry is not in it. A test holds this equal to comparing with `own_events`."""
+    if len(events) != 1 or events[0]["topic"] != topics.WALLET_EVENTS:
+        return False
+    event: dict[str, Any] = events[0]["event"]
+    return bool(
+        event.get("kind") == "entry.recorded"
+        and event["entry_id"] == entry.entry_id
+        and event["tenant_id"] == tenant_id
+        and event["occurred_at"] == _batch_time(in_milliseconds(entry.recorded_at))
+    )

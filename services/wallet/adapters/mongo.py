@@ -9,7 +9,8 @@ moved have none: their markers are in `applied_commands`, which is why a lookup 
 When the entry's own `entry.recorded` event is all its command published (a usage debit that crossed no
 threshold), the marker keeps the token `OWN_EVENTS` instead of a copy of that event, and a redelivery rebuilds
 it from the stored entry (`entry_event.own_events`): the copy was two fifths of the document. The token is kept
-only when the rebuilt event equals the published one, so a replay publishes the same event either way.
+only when the rebuilt event equals the published one (`entry_event.are_own_events`), so a replay publishes the
+same event either way.
 
 The entries a batch makes for a tenant are stored together, up to `BUCKET_SIZE` to a document (MongoDB's bucket
 pattern): `{_id: "<tenant>|<first sequence>", tenant_id, first_sequence, sequence (the last), occurred_at (the
@@ -36,7 +37,7 @@ from ..batch import Item, Marker, apply_run
 from ..domain.events import EntryMark
 from ..domain.model import LedgerEntry, Wallet
 from ..domain.rules import entry_id_for
-from ..entry_event import own_events
+from ..entry_event import are_own_events, own_events
 from ..ports import Applied, Decision, LedgerQuery, WireEvents
 from .codec import entry_from_doc, entry_to_doc, wallet_from_doc, wallet_to_doc
 
@@ -229,7 +230,7 @@ class MongoWalletStore:
         for command_id, marker in markers.items():
             entry_id = entry_id_for(tenant_id, command_id)
             if (main := made.get(entry_id)) is not None:
-                own = marker.events == own_events(tenant_id, by_id[entry_id])
+                own = are_own_events(tenant_id, marker.events, by_id[entry_id])
                 main["fingerprint"], main["events"] = marker.fingerprint, OWN_EVENTS if own else marker.events
             else:
                 unmade.append(cls._marker_doc(tenant_id, command_id, marker, at))
