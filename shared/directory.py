@@ -4,6 +4,7 @@ Each service keeps the copy in its own database; a redelivered or older revision
 newer one.
 """
 
+from collections import OrderedDict
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -16,8 +17,25 @@ COLLECTION = "tenant_directory"
 
 
 class TenantDirectory:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], *, keep: int = 10_000) -> None:
+        """`keep`: how many tenants to keep as validated, by revision. A revision is stored once and never changed
+        (a newer one replaces it), so a tenant read again at the revision kept is the one kept, and is not
+        validated again (metering reads its batch's tenants every batch: validating them was 4% of its CPU)."""
         self._tenants = db[COLLECTION]
+        self._validated: OrderedDict[str, TenantUpserted] = OrderedDict()
+        self._keep = keep
+
+    def _tenant(self, doc: dict[str, Any]) -> TenantUpserted:
+        tenant_id = doc["_id"]
+        kept = self._validated.get(tenant_id)
+        if kept is not None and kept.revision == doc.get("revision"):
+            self._validated.move_to_end(tenant_id)
+            return kept
+        tenant = self._validated[tenant_id] = TenantUpserted.model_validate(doc["tenant"])
+        self._validated.move_to_end(tenant_id)
+        if len(self._validated) > self._keep:
+            self._validated.popitem(last=False)
+        return tenant
 
     async def upsert(self, tenant: TenantUpserted) -> bool:
         """Store `tenant` unless a newer revision is already there. Returns whether it was stored."""
@@ -34,12 +52,12 @@ class TenantDirectory:
 
     async def get(self, tenant_id: str) -> TenantUpserted | None:
         doc = await self._tenants.find_one({"_id": tenant_id})
-        return TenantUpserted.model_validate(doc["tenant"]) if doc else None
+        return self._tenant(doc) if doc else None
 
     async def get_many(self, tenant_ids: list[str]) -> dict[str, TenantUpserted]:
         """The known tenants among `tenant_ids`, in one read (a batch of events asks once, not once per tenant)."""
         found = self._tenants.find({"_id": {"$in": list(dict.fromkeys(tenant_ids))}})
-        return {doc["_id"]: TenantUpserted.model_validate(doc["tenant"]) async for doc in found}
+        return {doc["_id"]: self._tenant(doc) async for doc in found}
 
     async def admins(self, tenant_id: str) -> frozenset[str] | None:
         tenant = await self.get(tenant_id)
