@@ -14,7 +14,10 @@ from .domain.model import LedgerEntry
 
 _batch_time = lru_cache(maxsize=64)(json_time)
 """`json_time`, remembered: every entry of a batch is recorded at the batch's instant, and writing that instant
-(1.2-2.3 µs) was half the cost of building its event, twice a debit (published, then proved in `own_events`)."""
+(1.2-2.3 µs) was half the cost of building its event."""
+_amount_text = lru_cache(maxsize=4096)(display)
+"""`display`, remembered, for amounts (an entry's and its movements'): a meter's debits repeat its price
+(0.03 µs against 0.45 a call). A balance seldom repeats: it is written each time."""
 
 
 def entry_recorded(tenant_id: str, at: datetime, entry: LedgerEntry) -> dict[str, Any]:
@@ -29,14 +32,14 @@ def entry_recorded(tenant_id: str, at: datetime, entry: LedgerEntry) -> dict[str
         "kind": "entry.recorded",
         "entry_id": entry.entry_id,
         "entry_type": entry.entry_type,
-        "amount": display(entry.amount),
+        "amount": _amount_text(entry.amount),
         "balance_after": display(entry.balance_after),
         "command_id": entry.command_id,
         "site": entry.site,
         "personnel": entry.personnel,
         "reference": entry.reference,
         "description": entry.description,
-        "movements": [{"bucket_id": mv.bucket_id, "amount": display(mv.amount)} for mv in entry.movements],
+        "movements": [{"bucket_id": mv.bucket_id, "amount": _amount_text(mv.amount)} for mv in entry.movements],
     }
 
 
