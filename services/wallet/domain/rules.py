@@ -50,6 +50,7 @@ from .model import (
     Unset,
     VoidRequest,
     Wallet,
+    built,
     draw_order,
 )
 
@@ -137,13 +138,14 @@ class _Decision:
     # -- bucket movements -----------------------------------------------------------------------------
 
     def move(self, bucket: Bucket, amount: int) -> Movement:
-        updated = Bucket(  # what `replace` makes, without its generic field walk: a debit moves one or two
-            bucket.bucket_id, bucket.kind, bucket.remaining + amount, bucket.granted_at, bucket.priority,
-            bucket.expires_at,
+        updated = built(  # what `replace` makes, without its generic field walk: a debit moves one or two
+            Bucket, bucket_id=bucket.bucket_id, kind=bucket.kind, remaining=bucket.remaining + amount,
+            granted_at=bucket.granted_at, priority=bucket.priority, expires_at=bucket.expires_at,
         )  # fmt: skip
         self.buckets[bucket.bucket_id] = updated
         self._balance += amount
-        return Movement(bucket.bucket_id, amount, bucket.kind, bucket.priority, bucket.expires_at)
+        return built(Movement, bucket_id=bucket.bucket_id, amount=amount, kind=bucket.kind, priority=bucket.priority,
+                     expires_at=bucket.expires_at)  # fmt: skip
 
     def take(self, amount: int) -> list[Movement]:
         """Draw `amount` from the positive buckets in draw order; what they cannot cover becomes debt."""
@@ -189,7 +191,8 @@ class _Decision:
     ) -> LedgerEntry:
         amount = sum(m.amount for m in movements)
         balance_before = self.balance - amount
-        entry = LedgerEntry(
+        entry = built(
+            LedgerEntry,
             entry_id=entry_id or entry_id_for(self.wallet.tenant_id, self.command_id),
             tenant_id=self.wallet.tenant_id,
             entry_type=entry_type,
@@ -203,6 +206,8 @@ class _Decision:
             personnel=personnel,
             movements=tuple(movements),
             reference=reference,
+            reversed_amount=0,
+            voided_by=None,
             sequence=self.entry_count + 1,
             description=description,
         )
