@@ -93,7 +93,8 @@ def build_router(
                 await service.store.mark_rejected(str(event.get("tenant_id", "")), event_id)
 
     # Only rejections matter here, and the wallet publishes them alone on `wallet.rejections` too: reading
-    # `wallet.events`, which holds an event per debit, cost metering a sixth of its CPU per usage event.
+    # `wallet.events`, which holds an event per debit, cost metering a seventh of its CPU per usage event (0.040 ->
+    # 0.034 ms, two pairs).
     @router.subscriber(topics.WALLET_REJECTIONS, group_id=f"{group}-rejections", **batched)  # type: ignore[untyped-decorator]
     async def on_wallet_rejections(records: Records) -> None:
         await for_each_record(worker, records, on_wallet_event)
