@@ -182,12 +182,15 @@ class MongoUsageStore:
         earlier in this batch) is a duplicate with its stored outcome, or a conflict if the payload differs."""
         record_ids = [f"{t}|{i.event.event_id}" for t, items in runs for i in items]
         occurred = [i.event.occurred_at for _, items in runs for i in items]
-        aggregate_ids = list({f"{t}|{i.event.type}|{i.period.key}" for t, items in runs for i in items})
         # Only tiers look at the units a period had before: the aggregates of tiered events are read (or kept) and
         # their update guarded by those units; the others are only added to.
-        tiered = list(
-            dict.fromkeys(f"{t}|{i.event.type}|{i.period.key}" for t, items in runs for i in items if i.tiered)
-        )
+        is_tiered: dict[str, bool] = {}
+        for t, items in runs:
+            for i in items:
+                aggregate_id = f"{t}|{i.event.type}|{i.period.key}"
+                is_tiered[aggregate_id] = is_tiered.get(aggregate_id, False) or i.tiered
+        aggregate_ids = list(is_tiered)
+        tiered = [a for a, priced_by_tiers in is_tiered.items() if priced_by_tiers]
         target = segment_of(at)
         await self._ensure_segment(target)
 
