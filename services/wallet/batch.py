@@ -9,6 +9,8 @@ or a conflict if its fingerprint differs: exactly the single-command rules, batc
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shared.frozen import built
+
 from .domain.events import EntryMark
 from .domain.model import LedgerEntry, Wallet
 from .ports import Applied, Decision, WireEvents
@@ -78,6 +80,6 @@ def apply_run(wallet: Wallet, items: list[Item], seen: dict[str, Marker], target
                         reversed_amount=stored.reversed_amount + mark.reversed_delta,
                         voided_by=mark.voided_by or stored.voided_by,
                     )
-        run.markers[item.command_id] = Marker(item.fingerprint, wire)
-        run.results.append(Applied("applied", wire, run.wallet))
+        run.markers[item.command_id] = built(Marker, {"fingerprint": item.fingerprint, "events": wire})
+        run.results.append(built(Applied, {"status": "applied", "events": wire, "wallet": run.wallet}))
     return run

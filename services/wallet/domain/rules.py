@@ -13,6 +13,8 @@ Order of a decision:
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from shared.frozen import built
+
 from .events import (
     CommandRefused,
     DebitRejected,
@@ -50,7 +52,6 @@ from .model import (
     Unset,
     VoidRequest,
     Wallet,
-    built,
     draw_order,
 )
 
@@ -138,14 +139,14 @@ class _Decision:
     # -- bucket movements -----------------------------------------------------------------------------
 
     def move(self, bucket: Bucket, amount: int) -> Movement:
-        updated = built(  # what `replace` makes, without its generic field walk: a debit moves one or two
-            Bucket, bucket_id=bucket.bucket_id, kind=bucket.kind, remaining=bucket.remaining + amount,
-            granted_at=bucket.granted_at, priority=bucket.priority, expires_at=bucket.expires_at,
-        )  # fmt: skip
+        updated = built(Bucket, {  # what `replace` makes, without its generic field walk: a debit moves one or two
+            "bucket_id": bucket.bucket_id, "kind": bucket.kind, "remaining": bucket.remaining + amount,
+            "granted_at": bucket.granted_at, "priority": bucket.priority, "expires_at": bucket.expires_at,
+        })  # fmt: skip
         self.buckets[bucket.bucket_id] = updated
         self._balance += amount
-        return built(Movement, bucket_id=bucket.bucket_id, amount=amount, kind=bucket.kind, priority=bucket.priority,
-                     expires_at=bucket.expires_at)  # fmt: skip
+        return built(Movement, {"bucket_id": bucket.bucket_id, "amount": amount, "kind": bucket.kind,
+                                "priority": bucket.priority, "expires_at": bucket.expires_at})  # fmt: skip
 
     def take(self, amount: int) -> list[Movement]:
         """Draw `amount` from the positive buckets in draw order; what they cannot cover becomes debt."""
@@ -191,26 +192,25 @@ class _Decision:
     ) -> LedgerEntry:
         amount = sum(m.amount for m in movements)
         balance_before = self.balance - amount
-        entry = built(
-            LedgerEntry,
-            entry_id=entry_id or entry_id_for(self.wallet.tenant_id, self.command_id),
-            tenant_id=self.wallet.tenant_id,
-            entry_type=entry_type,
-            amount=amount,
-            balance_after=balance_before + amount,
-            occurred_at=occurred_at or self.at,
-            recorded_at=self.at,
-            command_id=self.command_id,
-            source=source,
-            site=site,
-            personnel=personnel,
-            movements=tuple(movements),
-            reference=reference,
-            reversed_amount=0,
-            voided_by=None,
-            sequence=self.entry_count + 1,
-            description=description,
-        )
+        entry = built(LedgerEntry, {
+            "entry_id": entry_id or entry_id_for(self.wallet.tenant_id, self.command_id),
+            "tenant_id": self.wallet.tenant_id,
+            "entry_type": entry_type,
+            "amount": amount,
+            "balance_after": balance_before + amount,
+            "occurred_at": occurred_at or self.at,
+            "recorded_at": self.at,
+            "command_id": self.command_id,
+            "source": source,
+            "site": site,
+            "personnel": personnel,
+            "movements": tuple(movements),
+            "reference": reference,
+            "reversed_amount": 0,
+            "voided_by": None,
+            "sequence": self.entry_count + 1,
+            "description": description,
+        })  # fmt: skip
         self.events.append(EntryRecorded(entry))
         self.last_entry_id = entry.entry_id
         self.entry_count += 1
@@ -277,7 +277,7 @@ class _Decision:
         wallet = self.wallet.moved(balance=after, buckets=kept, entry_count=self.entry_count, version=start.version + 1)
         if not moved and replace(wallet, version=start.version) == start:  # settings set to what they were
             wallet = start
-        return Outcome(wallet, self.events, marks)
+        return built(Outcome, {"wallet": wallet, "events": self.events, "marks": marks})  # one a command
 
 
 # --- one function per request ----------------------------------------------------------------------------

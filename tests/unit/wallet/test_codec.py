@@ -7,12 +7,14 @@ from services.wallet.adapters.codec import entry_from_doc, entry_to_doc, wallet_
 from services.wallet.domain.model import (
     AutoRecharge,
     Bucket,
+    DebitRequest,
     LedgerEntry,
     Movement,
     PendingPayment,
     Policy,
     Wallet,
 )
+from services.wallet.domain.rules import decide
 
 AT = datetime(2026, 11, 3, 9, 30, tzinfo=UTC)
 
@@ -32,6 +34,16 @@ def test_a_ledger_entry_is_stored_with_every_field_and_its_movements_as_plain_do
     expected["movements"] = list(expected["movements"])
 
     assert entry_to_doc(entry()) == expected
+
+
+def test_an_entry_a_debit_made_is_stored_as_asdict_would_store_it() -> None:
+    wallet = Wallet("acme", balance=1_000_000, buckets=(Bucket("b-1", "purchased", 1_000_000, AT),), entry_count=3)
+    [made] = decide(wallet, DebitRequest("usage:ev-1", 150_000, "sms", AT, "usage.events:ev-1"), at=AT).entries
+    expected = asdict(made)
+    expected["_id"] = expected.pop("entry_id")
+    expected["movements"] = list(expected["movements"])
+
+    assert entry_to_doc(made) == expected
 
 
 def test_a_stored_entry_reads_back_to_the_same_entry() -> None:

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.wallet.domain.model import Bucket, DebitRequest, LedgerEntry, Movement, Policy, Wallet, built
+from services.wallet.domain.model import Bucket, DebitRequest, LedgerEntry, Movement, Policy, Wallet
 from services.wallet.domain.rules import decide
+from shared.frozen import built
 
 AT = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 instants = st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC))  # noqa: DTZ001
@@ -30,7 +31,7 @@ values = st.one_of(
 @given(value=values)
 def test_built_makes_what_the_constructor_makes(value: Movement | Bucket | LedgerEntry) -> None:
     cls = type(value)
-    made = built(cls, **{f.name: getattr(value, f.name) for f in fields(cls)})
+    made = built(cls, {f.name: getattr(value, f.name) for f in fields(cls)})
 
     assert type(made) is cls
     assert made == value and hash(made) == hash(value) and repr(made) == repr(value)
@@ -40,7 +41,7 @@ def test_built_makes_what_the_constructor_makes(value: Movement | Bucket | Ledge
 
 def test_built_refuses_a_value_missing_a_field() -> None:
     with pytest.raises(TypeError, match="needs every field"):
-        built(Movement, bucket_id="b1", amount=-1, kind="purchased")
+        built(Movement, {"bucket_id": "b1", "amount": -1, "kind": "purchased"})
 
 
 def test_a_debit_makes_its_entry_bucket_and_movement_with_every_field() -> None:
