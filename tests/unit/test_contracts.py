@@ -1,12 +1,15 @@
 """The wire contracts: checked-in JSON Schemas match the code; money is exact."""
 
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from schemas import export
+from schemas.common import UtcDatetime, json_time
 from schemas.money import display, from_micros, to_micros
 from schemas.topics import ALL_TOPICS
 
@@ -51,6 +54,21 @@ def test_display_drops_trailing_zeros() -> None:
 @given(st.integers(min_value=-(2**63), max_value=2**63 - 1))  # what MongoDB stores (int64)
 def test_display_writes_what_the_exact_decimal_writes(micros: int) -> None:
     assert display(micros) == format(from_micros(micros).normalize(), "f")
+
+
+offsets = st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda minutes: timezone(timedelta(minutes=minutes)))
+instants = st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 30), timezones=offsets)  # noqa: DTZ001
+
+
+@given(instants)
+def test_an_instant_is_written_as_its_utc_isoformat_with_z(at: datetime) -> None:
+    assert json_time(at) == at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@given(instants)
+def test_an_instant_is_written_as_the_wire_models_write_it(at: datetime) -> None:
+    wire = TypeAdapter(UtcDatetime)
+    assert json_time(at) == wire.dump_python(wire.validate_python(at), mode="json")
 
 
 def test_topics_are_unique_and_tenant_topics_are_partitioned() -> None:
