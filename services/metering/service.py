@@ -1,5 +1,6 @@
 """Metering use case: raw usage message in; a priced debit command, or a rejection with its reason, out."""
 
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any, Literal
 from schemas.common import json_time
 from schemas.money import json_credits
 from schemas.usage import UsageEvent
+from shared.frozen import built
 from shared.idempotency import fingerprint_fields
 
 from .domain.model import Limits, PriceBook, Priced, Rejection, meter_name
@@ -18,6 +20,11 @@ from .ports import Clock, Directory, Prices, Recorded, ToRecord, UsageStore
 
 MAX_LINES = 1000
 """Lines per `usage_debits` command at most (its schema's bound)."""
+
+
+_line_amount = functools.lru_cache(maxsize=4096)(json_credits)
+"""`json_credits`, remembered: a meter's amounts repeat (0.06 µs against 0.24). Equal amounts write the same text
+(a priced amount is positive: no `-0`)."""
 
 
 def debit_command_id(event_id: str) -> str:
@@ -104,7 +111,8 @@ class MeteringService:
                 outcomes[index] = Outcome("rejected", rejection=checked)
                 continue
             pricing = _pricing(event, book, anchor, checked)
-            item = ToRecord(event, event_fingerprint(event), checked.period, pricing, checked.tiered)
+            item = built(ToRecord, {"event": event, "fingerprint": event_fingerprint(event), "period": checked.period,
+                                    "pricing": pricing, "tiered": checked.tiered})  # fmt: skip
             runs.setdefault(event.tenant_id, []).append((index, event, item))
         batch = [(tenant_id, [item for _, _, item in run]) for tenant_id, run in runs.items()]
         recorded_runs = await self.store.record_runs(batch, at=now) if batch else []
@@ -126,7 +134,7 @@ class MeteringService:
         # validates what it receives.
         line = {
             "command_id": debit_command_id(event.event_id),
-            "amount": json_credits(recorded.amount),
+            "amount": _line_amount(recorded.amount),
             "entry_type": recorded.entry_type,
             "occurred_at": json_time(event.occurred_at),
             "site": event.site,
@@ -134,7 +142,7 @@ class MeteringService:
             "source": f"usage.events:{event.event_id}",
             "description": meter_name(event.type, language),
         }
-        return Outcome(status, debit=line, tenant_id=event.tenant_id)
+        return built(Outcome, {"status": status, "debit": line, "rejection": None, "tenant_id": event.tenant_id})
 
 
 def _pricing(event: UsageEvent, book: PriceBook, anchor: date | None, first: Priced) -> Callable[[Decimal], Priced]:

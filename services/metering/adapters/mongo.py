@@ -14,6 +14,7 @@ can be there. After a batch that found stored records (a redelivery comes in bur
 until a batch finds none.
 """
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from pymongo.errors import OperationFailure
 
 from schemas.money import display, from_micros, to_micros
 from schemas.usage import UsageEvent
+from shared.frozen import built
 from shared.idempotency import is_duplicate_key
 from shared.mongo import AsyncMongoClient, Document, ids_of_tenant, in_transaction
 
@@ -397,6 +399,12 @@ class _Tally:
     distinct: set[Distinct] = field(default_factory=set)
 
 
+_micros = functools.lru_cache(maxsize=4096)(to_micros)
+"""`to_micros`, remembered: a meter's events repeat their quantities and prices (0.06 µs against 0.28 a call, three
+an event). Equal decimals give the same integer."""
+_NONE = Decimal(0)
+
+
 def _tally(
     runs: list[tuple[str, list[ToRecord]]], seen: dict[str, Document], units: dict[str, int], at: datetime
 ) -> _Tally:
@@ -415,9 +423,10 @@ def _tally(
                 results.append(Recorded("duplicate" if same else "conflict", stored, doc["entry_type"]))
                 continue
             aggregate_id = f"{tenant_id}|{event.type}|{item.period.key}"
-            priced = item.pricing(from_micros(units.get(aggregate_id, 0)))
-            amount, quantity = to_micros(priced.amount), to_micros(event.quantity)
-            billable = to_micros(priced.units)
+            # only tiers look at the units before: a flat price is not given them (their Decimal cost 0.3 µs)
+            priced = item.pricing(from_micros(units.get(aggregate_id, 0)) if item.tiered else _NONE)
+            amount, quantity = _micros(priced.amount), _micros(event.quantity)
+            billable = _micros(priced.units)
             units[aggregate_id] = units.get(aggregate_id, 0) + billable
             doc = {
                 "_id": record_id,
@@ -444,10 +453,11 @@ def _tally(
             total["quantity"] += quantity
             total["units"] += billable
             total["max"] = max(total["max"], quantity)
-            distinct |= {
-                (aggregate_id, tenant_id, event.type, item.period.key, n, v) for n, v in priced.distinct.items()
-            }
-            results.append(Recorded("new", priced.amount, priced.entry_type))
+            if priced.distinct:
+                distinct |= {
+                    (aggregate_id, tenant_id, event.type, item.period.key, n, v) for n, v in priced.distinct.items()
+                }
+            results.append(built(Recorded, {"status": "new", "amount": priced.amount, "entry_type": priced.entry_type}))
         all_results.append(results)
     return tally
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.usage import UsageEvent
-from services.metering.domain.model import DEFAULT_PRICE_BOOK, Limits, MeterPrice, PriceBook, Rejection, Tier
+from services.metering.domain.model import DEFAULT_PRICE_BOOK, Limits, MeterPrice, PriceBook, Priced, Rejection, Tier
 from services.metering.domain.rules import billing_period, parse_usage, price, read_plain_object, tiered_cost
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -86,6 +86,18 @@ def test_prices_follow_the_price_book(meter: str, quantity: str, properties: dic
     assert not isinstance(priced, Rejection)
     assert priced.amount == credits
     assert priced.period.key == "2026-11-01"
+
+
+def test_a_price_is_made_with_every_field_as_its_constructor_makes_it() -> None:
+    event = UsageEvent.model_validate(usage(type="document", quantity="2", properties={"recipients": 5}))
+
+    priced = price(event, DEFAULT_PRICE_BOOK)
+
+    expected = Priced(
+        Decimal("10.000000"), Decimal("10"), "document", billing_period(event.occurred_at), event.occurred_at,
+        {"personnel": "Jean-Luc Lemaire", "site": "Insypro"}, tiered=False,
+    )  # fmt: skip
+    assert priced == expected and repr(priced) == repr(expected)
 
 
 def test_an_unknown_meter_is_rejected() -> None:
