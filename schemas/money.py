@@ -5,6 +5,7 @@ amount is an integer number of micro-credits, converted exactly at the edge by `
 `from_micros`. Prices are rounded once, half-even, to the micro-credit when usage is priced.
 """
 
+import functools
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated
 
@@ -43,6 +44,27 @@ def round_credits(amount: Decimal) -> Decimal:
 def json_credits(amount: Decimal) -> str:
     """Credits as JSON writes them: the exact decimal without trailing zeros (`"0.15"`, `"300"`)."""
     return format(amount.normalize(), "f")
+
+
+_REPEATED = 4096
+
+
+@functools.lru_cache(maxsize=_REPEATED)
+def repeated_micros(amount: Decimal) -> int:
+    """`to_micros`, remembered, for the amounts a hot path meets again and again (a meter's quantities and prices:
+    0.06 µs against 0.28 a call). Equal decimals give the same integer, so any of them may answer for another."""
+    return to_micros(amount)
+
+
+@functools.lru_cache(maxsize=_REPEATED)
+def _remembered_json_credits(amount: Decimal) -> str:
+    return json_credits(amount)
+
+
+def repeated_json_credits(amount: Decimal) -> str:
+    """`json_credits`, remembered likewise (0.06 µs against 0.24). Equal nonzero decimals write the same text; a
+    zero does not (`-0` and `0` are equal keys), so it is written each time."""
+    return _remembered_json_credits(amount) if amount else json_credits(amount)
 
 
 def display(micros: int) -> str:

@@ -1,6 +1,5 @@
 """Metering use case: raw usage message in; a priced debit command, or a rejection with its reason, out."""
 
-import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -9,7 +8,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from schemas.common import json_time
-from schemas.money import json_credits
+from schemas.money import repeated_json_credits
 from schemas.usage import UsageEvent
 from shared.frozen import built
 from shared.idempotency import fingerprint_fields
@@ -20,11 +19,6 @@ from .ports import Clock, Directory, Prices, Recorded, ToRecord, UsageStore
 
 MAX_LINES = 1000
 """Lines per `usage_debits` command at most (its schema's bound)."""
-
-
-_line_amount = functools.lru_cache(maxsize=4096)(json_credits)
-"""`json_credits`, remembered: a meter's amounts repeat (0.06 µs against 0.24). Equal amounts write the same text
-(a priced amount is positive: no `-0`)."""
 
 
 def debit_command_id(event_id: str) -> str:
@@ -134,7 +128,7 @@ class MeteringService:
         # validates what it receives.
         line = {
             "command_id": debit_command_id(event.event_id),
-            "amount": _line_amount(recorded.amount),
+            "amount": repeated_json_credits(recorded.amount),
             "entry_type": recorded.entry_type,
             "occurred_at": json_time(event.occurred_at),
             "site": event.site,

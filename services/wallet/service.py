@@ -3,12 +3,11 @@
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from schemas import payments, topics
 from schemas import wallet as wire
-from schemas.money import from_micros, json_credits, to_micros
+from schemas.money import from_micros, repeated_json_credits, repeated_micros, to_micros
 from shared.frozen import built
 from shared.idempotency import fingerprint, fingerprint_fields
 
@@ -243,7 +242,7 @@ class LineDebit:
     def request(self) -> m.DebitRequest:
         line = self.line
         return built(m.DebitRequest, {
-            "command_id": line.command_id, "amount": _line_micros(line.amount), "entry_type": line.entry_type,
+            "command_id": line.command_id, "amount": repeated_micros(line.amount), "entry_type": line.entry_type,
             "occurred_at": line.occurred_at, "source": line.source, "site": line.site, "personnel": line.personnel,
             "description": line.description,
         })  # fmt: skip
@@ -253,15 +252,12 @@ class LineDebit:
         line's fields, the amount written as the schema writes it (`fingerprint_fields`; a line and the envelope's
         text and integer hold no float)."""
         line = self.line
-        fields = {**line.__dict__, "amount": _line_amount(line.amount), **_DEBIT_ENVELOPE, "tenant_id": self.tenant_id}
+        amount = repeated_json_credits(line.amount)
+        fields = {**line.__dict__, "amount": amount, **_DEBIT_ENVELOPE, "tenant_id": self.tenant_id}
         return fingerprint_fields(fields)
 
 
 _DEBIT_ENVELOPE = {"schema_version": 1, "kind": "debit"}
-_line_micros = lru_cache(maxsize=4096)(to_micros)
-_line_amount = lru_cache(maxsize=4096)(json_credits)
-"""A line's amount in micro-credits and as JSON writes it, remembered: a meter's lines repeat its price (0.06 µs
-against 0.25 each). Equal amounts give equal answers (a line's amount is positive: no `-0`)."""
 
 
 def inputs_of(command: Any) -> "list[WalletInput]":

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 
 from schemas import export
 from schemas.common import UtcDatetime, json_time
-from schemas.money import display, from_micros, to_micros
+from schemas.money import display, from_micros, json_credits, repeated_json_credits, repeated_micros, to_micros
 from schemas.topics import ALL_TOPICS
 
 
@@ -54,6 +54,13 @@ def test_display_drops_trailing_zeros() -> None:
 @given(st.integers(min_value=-(2**63), max_value=2**63 - 1))  # what MongoDB stores (int64)
 def test_display_writes_what_the_exact_decimal_writes(micros: int) -> None:
     assert display(micros) == format(from_micros(micros).normalize(), "f")
+
+
+@given(st.lists(st.decimals(min_value=-(10**12), max_value=10**12, places=6), max_size=20))
+def test_remembered_conversions_answer_as_the_conversions_do(amounts: list[Decimal]) -> None:
+    for amount in [Decimal("0"), Decimal("-0"), Decimal("0.150"), Decimal("0.15"), *amounts]:
+        assert repeated_json_credits(amount) == json_credits(amount)
+        assert repeated_micros(amount) == to_micros(amount)
 
 
 offsets = st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda minutes: timezone(timedelta(minutes=minutes)))
